@@ -1,0 +1,46 @@
+// Read-only memory-mapped file. Weights are used straight from the mapping (no second copy).
+#pragma once
+#include <cstddef>
+#include <string>
+
+namespace sqz {
+
+class MappedFile {
+ public:
+  MappedFile() = default;
+  explicit MappedFile(const std::string& path);  // throws Error naming the path
+  ~MappedFile();
+  MappedFile(MappedFile&& o) noexcept;
+  MappedFile& operator=(MappedFile&& o) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const std::byte* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  const std::byte* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// Writes a file atomically: the bytes go to PATH.tmp.<pid>, then rename() replaces PATH, so a crash
+// never leaves a half-written output.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path);
+  ~AtomicFile();  // removes the temporary if commit() was not called
+  void write(const void* p, size_t n);
+  void commit();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_, tmp_;
+  int fd_ = -1;
+};
+
+void write_file_atomic(const std::string& path, const std::string& contents);
+std::string read_text_file(const std::string& path);  // throws Error naming the path
+
+}  // namespace sqz

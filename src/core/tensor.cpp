@@ -1,0 +1,64 @@
+#include "core/tensor.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/error.h"
+#include "core/half.h"
+
+namespace sqz {
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (auto d : s) n *= d;
+  return n;
+}
+
+std::string shape_str(const Shape& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
+
+void convert_to_f32(const TensorView& t, float* out, int64_t offset, int64_t n) {
+  switch (t.dtype) {
+    case DType::F32: {
+      const float* p = t.as<float>() + offset;
+      for (int64_t i = 0; i < n; ++i) out[i] = p[i];
+      return;
+    }
+    case DType::F16: {
+      const uint16_t* p = t.as<uint16_t>() + offset;
+      for (int64_t i = 0; i < n; ++i) out[i] = fp16_to_f32(p[i]);
+      return;
+    }
+    case DType::BF16: {
+      const uint16_t* p = t.as<uint16_t>() + offset;
+      for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(p[i]);
+      return;
+    }
+    case DType::F64: {
+      const double* p = t.as<double>() + offset;
+      for (int64_t i = 0; i < n; ++i) out[i] = (float)p[i];
+      return;
+    }
+    case DType::Q8_0: {
+      SQZ_CHECK(offset % 32 == 0 && n % 32 == 0, "{}: Q8_0 conversion not aligned to 32-element blocks", t.source);
+      const uint8_t* p = t.as<uint8_t>() + (offset / 32) * 34;
+      for (int64_t b = 0; b < n / 32; ++b, p += 34) {
+        uint16_t d;
+        std::memcpy(&d, p, 2);
+        const float scale = fp16_to_f32(d);
+        const int8_t* q = reinterpret_cast<const int8_t*>(p + 2);
+        for (int j = 0; j < 32; ++j) out[b * 32 + j] = scale * q[j];
+      }
+      return;
+    }
+    default:
+      fail("{}: tensor of dtype {} is not a float tensor", t.source, dtype_name(t.dtype));
+  }
+}
+
+std::vector<float> to_f32(const TensorView& t) {
+  std::vector<float> v((size_t)t.numel());
+  convert_to_f32(t, v.data());
+  return v;
+}
+
+}  // namespace sqz

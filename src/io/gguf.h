@@ -1,0 +1,65 @@
+// GGUF (llama.cpp's file format), version 2 and 3: header, typed key/value metadata, tensor infos,
+// aligned tensor data. Reading maps the file; tensors of type F32/F16/BF16/Q8_0 are exposed as views
+// (GGUF lists dims innermost-first; views use the usual outermost-first order).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/mmap.h"
+#include "core/tensor.h"
+
+namespace sqz {
+
+// One metadata value: scalars widened, strings, and arrays of either.
+struct GgufValue {
+  using Array = std::vector<GgufValue>;
+  std::variant<int64_t, uint64_t, double, bool, std::string, Array> v;
+
+  int64_t as_int() const;  // throws Error when not an integer
+  double as_float() const;
+  const std::string& as_string() const;
+  const Array& as_array() const;
+};
+
+class GgufFile {
+ public:
+  explicit GgufFile(const std::string& path);
+  const std::string& path() const { return map_.path(); }
+  const std::map<std::string, GgufValue>& metadata() const { return metadata_; }
+  const GgufValue* find_meta(const std::string& key) const;
+  const std::map<std::string, TensorView>& tensors() const { return tensors_; }  // GGUF names
+  uint32_t version() const { return version_; }
+
+ private:
+  MappedFile map_;
+  uint32_t version_ = 0;
+  std::map<std::string, GgufValue> metadata_;
+  std::map<std::string, TensorView> tensors_;
+};
+
+// Writes a GGUF v3 file atomically. Shapes given outermost-first as in TensorView.
+class GgufWriter {
+ public:
+  void set(const std::string& key, GgufValue v) { meta_.emplace_back(key, std::move(v)); }
+  void set_u32(const std::string& key, uint32_t v);  // stored as GGUF UINT32
+  void set_f32(const std::string& key, float v);     // stored as GGUF FLOAT32
+  void set_str(const std::string& key, const std::string& v);
+  void add_tensor(const std::string& name, DType dtype, const Shape& shape, const void* data, size_t nbytes);
+  void write(const std::string& path) const;
+
+ private:
+  std::vector<std::pair<std::string, GgufValue>> meta_;
+  std::map<std::string, int> forced_type_;
+  struct Tensor {
+    std::string name;
+    DType dtype;
+    Shape shape;
+    std::vector<uint8_t> bytes;
+  };
+  std::vector<Tensor> tensors_;
+};
+
+}  // namespace sqz
