@@ -29,7 +29,7 @@ void gemv_bf16_ref(const uint16_t* W, int64_t rows, int64_t cols, const float* x
   for (int64_t r = 0; r < rows; ++r) {
     float acc = 0.f;
     const uint16_t* w = W + r * cols;
-    for (int64_t c = 0; c < cols; ++c) acc += bf16_to_f32(w[c]) * x[c];
+    for (int64_t c = 0; c < cols; ++c) acc += sqz::bf16_to_f32(w[c]) * x[c];
     y[r] = acc;
   }
 }
@@ -42,11 +42,11 @@ void gemv_bf16(const uint16_t* W, int64_t rows, int64_t cols, const float* x, fl
   parallel_for(rows, 16, [&](int64_t r0, int64_t r1) { gemv_bf16_ref(W + r0 * cols, r1 - r0, cols, x, y + r0); });
 }
 
-void f16_to_f32(const uint16_t* in, float* out, int64_t n) {
+void convert_f16_to_f32(const uint16_t* in, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = fp16_to_f32(in[i]);
 }
-void bf16_to_f32(const uint16_t* in, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(in[i]);
+void convert_bf16_to_f32(const uint16_t* in, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = sqz::bf16_to_f32(in[i]);
 }
 
 }  // namespace sqz::kernels

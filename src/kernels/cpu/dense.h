@@ -15,7 +15,7 @@ void gemv_bf16(const uint16_t* W, int64_t rows, int64_t cols, const float* x, fl
 void gemv_f16_ref(const uint16_t* W, int64_t rows, int64_t cols, const float* x, float* y);
 void gemv_bf16_ref(const uint16_t* W, int64_t rows, int64_t cols, const float* x, float* y);
 // Bulk conversions (F16C / AVX-512 where available).
-void f16_to_f32(const uint16_t* in, float* out, int64_t n);
-void bf16_to_f32(const uint16_t* in, float* out, int64_t n);
+void convert_f16_to_f32(const uint16_t* in, float* out, int64_t n);
+void convert_bf16_to_f32(const uint16_t* in, float* out, int64_t n);
 
 }  // namespace sqz::kernels
