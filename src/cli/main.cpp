@@ -1,1 +1,50 @@
-int main() { return 0; }
+// sqz command line: parse, call, print. Exit codes: 0 ok, 1 runtime error, 2 usage error.
+#include <fmt/format.h>
+
+#include <vector>
+
+#include "cli/common.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/threads.h"
+
+int main(int argc, char** argv) {
+  using namespace sqz;
+  CLI::App app{"sqz: post-training quantization for LLaMA-family models (SqueezeLLM, GPTQ, AWQ, NF4, SmoothQuant)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("sqz ") + SQZ_VERSION);
+  auto& g = cli::globals();
+  app.add_option("--threads,-t", g.threads, "Threads (default: all cores)");
+  app.add_flag("--quiet,-q", g.quiet, "No progress output on stderr");
+
+  std::vector<std::pair<CLI::App*, cli::Action>> actions;
+  auto reg = [&](cli::Action (*add)(CLI::App&)) {
+    const size_t before = app.get_subcommands({}).size();
+    cli::Action a = add(app);
+    actions.emplace_back(app.get_subcommands({})[before], std::move(a));
+  };
+  reg(cli::add_inspect);
+  reg(cli::add_ppl);
+  reg(cli::add_generate);
+  reg(cli::add_bench);
+  reg(cli::add_quantize);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    set_quiet(g.quiet);
+    set_num_threads(g.threads);
+    for (auto& [sub, act] : actions)
+      if (sub->parsed()) return act();
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "sqz: usage error: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "sqz: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

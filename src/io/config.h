@@ -39,3 +39,9 @@ ModelConfig parse_hf_config(const nlohmann::json& j, const std::string& source);
 ModelConfig load_hf_config(const std::string& path);
 
 }  // namespace sqz
+
+namespace sqz {
+// The Hugging Face config.json for a config (for checkpoints converted from GGUF or llama2.c). Writes
+// "rope_layout": "interleaved" when the q/k weights are in that pairing, which parse_hf_config honours.
+nlohmann::json to_hf_config(const ModelConfig& c);
+}  // namespace sqz

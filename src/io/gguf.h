@@ -32,12 +32,24 @@ class GgufFile {
   const GgufValue* find_meta(const std::string& key) const;
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }  // GGUF names
   uint32_t version() const { return version_; }
+  size_t file_size() const { return map_.size(); }
+  // Tensors of ggml types sqz cannot use (Q4_K, ...): name -> ggml type number. Not in tensors().
+  const std::map<std::string, uint32_t>& unsupported_tensors() const { return unsupported_; }
 
  private:
   MappedFile map_;
   uint32_t version_ = 0;
   std::map<std::string, GgufValue> metadata_;
   std::map<std::string, TensorView> tensors_;
+  std::map<std::string, uint32_t> unsupported_;
+};
+
+// ggml tensor type numbers of the dtypes sqz reads and writes.
+enum GgmlType : uint32_t { kGgmlF32 = 0, kGgmlF16 = 1, kGgmlQ8_0 = 8, kGgmlBF16 = 30 };
+// Arguments for GgufWriter arrays with an explicit element type (what llama.cpp expects for vocabularies).
+enum GgufType : int {
+  kGgufU8 = 0, kGgufI8 = 1, kGgufU16 = 2, kGgufI16 = 3, kGgufU32 = 4, kGgufI32 = 5, kGgufF32 = 6,
+  kGgufBool = 7, kGgufString = 8, kGgufArray = 9, kGgufU64 = 10, kGgufI64 = 11, kGgufF64 = 12
 };
 
 // Writes a GGUF v3 file atomically. Shapes given outermost-first as in TensorView.
@@ -47,6 +59,11 @@ class GgufWriter {
   void set_u32(const std::string& key, uint32_t v);  // stored as GGUF UINT32
   void set_f32(const std::string& key, float v);     // stored as GGUF FLOAT32
   void set_str(const std::string& key, const std::string& v);
+  // Stores `v` (an Array for arrays) with GGUF type `type` (for arrays: the element type). Replaces `key`.
+  void set_typed(const std::string& key, GgufValue v, GgufType type);
+  void set_arr_str(const std::string& key, const std::vector<std::string>& v);
+  void set_arr_f32(const std::string& key, const std::vector<float>& v);
+  void set_arr_i32(const std::string& key, const std::vector<int32_t>& v);
   void add_tensor(const std::string& name, DType dtype, const Shape& shape, const void* data, size_t nbytes);
   void write(const std::string& path) const;
 

@@ -19,6 +19,7 @@ class SafetensorsFile {
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
   const TensorView* find(const std::string& name) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  size_t file_size() const { return map_.size(); }
 
  private:
   MappedFile map_;

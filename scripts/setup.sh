@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages sqz needs and builds it into build/ (Release, -march=native unless
+# SQZ_NATIVE=OFF is set in the environment).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(build-essential cmake pkg-config libopenblas-dev libsentencepiece-dev sentencepiece nlohmann-json3-dev
+      libcli11-dev libfmt-dev libpcre2-dev libgtest-dev libgmock-dev libbenchmark-dev gnuplot-nox)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSQZ_NATIVE="${SQZ_NATIVE:-ON}" >/dev/null
+cmake --build build -j"$(nproc)"

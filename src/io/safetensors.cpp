@@ -1,0 +1,205 @@
+#include "io/safetensors.h"
+
+#include <algorithm>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace sqz {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Largest element count we accept; keeps numel * 8 far from overflowing size_t.
+constexpr int64_t kMaxNumel = int64_t{1} << 56;
+
+uint64_t read_u64_le(const std::byte* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | (uint64_t)p[i];
+  return v;
+}
+
+// A non-negative JSON integer, or -1 when it is anything else.
+int64_t as_nonneg_int(const json& v) {
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    return u > (uint64_t)INT64_MAX ? -1 : (int64_t)u;
+  }
+  if (v.is_number_integer()) return std::max<int64_t>(-1, v.get<int64_t>());
+  return -1;
+}
+
+struct Span {
+  uint64_t begin, end;
+  std::string name;
+};
+
+Shape parse_shape(const json& e, const std::string& path, const std::string& name) {
+  auto it = e.find("shape");
+  if (it == e.end() || !it->is_array()) fail("{}: missing or invalid \"shape\" (tensor {})", path, name);
+  Shape shape;
+  int64_t numel = 1;
+  for (const json& d : *it) {
+    const int64_t v = as_nonneg_int(d);
+    if (v < 0) fail("{}: shape {} has an entry that is not a non-negative integer (tensor {})", path, it->dump(), name);
+    if (v > 0 && numel > kMaxNumel / v) fail("{}: shape {} is too large (tensor {})", path, it->dump(), name);
+    numel *= v;
+    shape.push_back(v);
+  }
+  return shape;
+}
+
+DType parse_entry_dtype(const json& e, const std::string& path, const std::string& name) {
+  auto it = e.find("dtype");
+  if (it == e.end() || !it->is_string()) fail("{}: missing or invalid \"dtype\" (tensor {})", path, name);
+  const std::string s = it->get<std::string>();
+  const auto t = parse_dtype(s);
+  if (!t) fail("{}: unknown dtype \"{}\" (tensor {})", path, s, name);
+  return *t;
+}
+
+// data_offsets must be [begin, end] with begin <= end <= data_size (offsets count from the end of the header).
+Span parse_offsets(const json& e, uint64_t data_size, const std::string& path, const std::string& name) {
+  auto it = e.find("data_offsets");
+  if (it == e.end() || !it->is_array() || it->size() != 2)
+    fail("{}: \"data_offsets\" must be two integers (tensor {})", path, name);
+  const int64_t b = as_nonneg_int((*it)[0]), en = as_nonneg_int((*it)[1]);
+  if (b < 0 || en < 0) fail("{}: \"data_offsets\" {} must be two non-negative integers (tensor {})", path, it->dump(), name);
+  if (en < b) fail("{}: data_offsets {} end before they begin (tensor {})", path, it->dump(), name);
+  if ((uint64_t)en > data_size)
+    fail("{}: data_offsets {} go past the end of the file (data section is {} bytes) (tensor {})", path, it->dump(),
+         data_size, name);
+  return {(uint64_t)b, (uint64_t)en, name};
+}
+
+void parse_metadata(const json& m, const std::string& path, std::map<std::string, std::string>& out) {
+  if (!m.is_object()) fail("{}: \"__metadata__\" must be an object of strings", path);
+  for (auto& [k, v] : m.items()) {
+    if (!v.is_string()) fail("{}: \"__metadata__\" value for \"{}\" is not a string", path, k);
+    out[k] = v.get<std::string>();
+  }
+}
+
+// Tensors must not share bytes: sort by start and compare neighbours (enough once empty tensors, which
+// own no bytes, are left out: if any two overlap, some neighbours do).
+void check_no_overlap(std::vector<Span> spans, const std::string& path) {
+  std::erase_if(spans, [](const Span& s) { return s.begin == s.end; });
+  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  for (size_t i = 1; i < spans.size(); ++i) {
+    const Span &a = spans[i - 1], &b = spans[i];
+    if (b.begin < a.end)
+      fail("{}: data of tensors {} [{}, {}) and {} [{}, {}) overlap (tensor {})", path, a.name, a.begin, a.end, b.name,
+           b.begin, b.end, b.name);
+  }
+}
+
+}  // namespace
+
+SafetensorsFile::SafetensorsFile(const std::string& path) : map_(path) {
+  const size_t size = map_.size();
+  if (size < 8) fail("{}: file is too short to be safetensors ({} bytes)", path, size);
+  const uint64_t header_len = read_u64_le(map_.data());
+  if (header_len > size - 8)
+    fail("{}: header length {} goes past the end of the file ({} bytes)", path, header_len, size);
+  const char* hp = reinterpret_cast<const char*>(map_.data() + 8);
+  json header = json::parse(hp, hp + header_len, nullptr, /*allow_exceptions=*/false);
+  if (header.is_discarded()) fail("{}: header is not valid JSON", path);
+  if (!header.is_object()) fail("{}: header is not a JSON object", path);
+
+  const uint64_t data_size = size - 8 - header_len;
+  const std::byte* data = map_.data() + 8 + header_len;
+  std::vector<Span> spans;
+  for (auto& [name, e] : header.items()) {
+    if (name == "__metadata__") {
+      parse_metadata(e, path, metadata_);
+      continue;
+    }
+    if (!e.is_object()) fail("{}: header entry is not an object (tensor {})", path, name);
+    TensorView t;
+    t.dtype = parse_entry_dtype(e, path, name);
+    t.shape = parse_shape(e, path, name);
+    const Span s = parse_offsets(e, data_size, path, name);
+    const int64_t numel = shape_numel(t.shape);
+    if (t.dtype == DType::Q8_0 && numel % 32 != 0)
+      fail("{}: Q8_0 tensor with {} elements (not a multiple of 32) (tensor {})", path, numel, name);
+    const uint64_t want = dtype_nbytes(t.dtype, numel);
+    if (s.end - s.begin != want)
+      fail("{}: data_offsets cover {} bytes but shape {} of {} needs {} (tensor {})", path, s.end - s.begin,
+           shape_str(t.shape), dtype_name(t.dtype), want, name);
+    t.data = data + s.begin;
+    t.nbytes = want;
+    t.source = path;
+    tensors_.emplace(name, std::move(t));
+    spans.push_back(s);
+  }
+  check_no_overlap(std::move(spans), path);
+}
+
+const TensorView* SafetensorsFile::find(const std::string& name) const {
+  auto it = tensors_.find(name);
+  return it == tensors_.end() ? nullptr : &it->second;
+}
+
+void SafetensorsWriter::add(const std::string& name, DType dtype, const Shape& shape, const void* data, size_t nbytes) {
+  if (name == "__metadata__") fail("safetensors: \"__metadata__\" cannot be a tensor name");
+  for (const auto& e : entries_)
+    if (e.name == name) fail("safetensors: tensor {} added twice", name);
+  for (auto d : shape)
+    if (d < 0) fail("safetensors: tensor {} has negative shape {}", name, shape_str(shape));
+  const size_t want = dtype_nbytes(dtype, shape_numel(shape));
+  if (nbytes != want)
+    fail("safetensors: tensor {} of shape {} {} needs {} bytes, got {}", name, shape_str(shape), dtype_name(dtype),
+         want, nbytes);
+  const auto* p = static_cast<const uint8_t*>(data);
+  entries_.push_back(Entry{name, dtype, shape, std::vector<uint8_t>(p, p + nbytes)});
+}
+
+void SafetensorsWriter::add_f32(const std::string& name, const Shape& shape, const std::vector<float>& v) {
+  add(name, DType::F32, shape, v.data(), v.size() * sizeof(float));
+}
+
+size_t SafetensorsWriter::data_bytes() const {
+  size_t n = 0;
+  for (const auto& e : entries_) n += e.bytes.size();
+  return n;
+}
+
+void SafetensorsWriter::write(const std::string& path) const {
+  // Data is contiguous (other readers reject gaps between tensors) and its start is 8-aligned by padding
+  // the header; laying tensors out by decreasing element size (as the reference safetensors writer does)
+  // then keeps every tensor aligned to its own element size. Equal sizes keep insertion order.
+  std::vector<const Entry*> order;
+  for (const auto& e : entries_) order.push_back(&e);
+  std::stable_sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
+    return std::max<size_t>(dtype_size(a->dtype), 1) > std::max<size_t>(dtype_size(b->dtype), 1);
+  });
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata_.empty()) {
+    nlohmann::ordered_json m = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : metadata_) m[k] = v;
+    header["__metadata__"] = std::move(m);
+  }
+  uint64_t offset = 0;
+  for (const Entry* e : order) {
+    header[e->name] = {{"dtype", std::string(dtype_name(e->dtype))},
+                       {"shape", e->shape},
+                       {"data_offsets", {offset, offset + e->bytes.size()}}};
+    offset += e->bytes.size();
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // data then starts at 8 + len, a multiple of 8
+
+  uint8_t len[8];
+  for (int i = 0; i < 8; ++i) len[i] = (uint8_t)((uint64_t)text.size() >> (8 * i));
+  AtomicFile f(path);
+  f.write(len, 8);
+  f.write(text.data(), text.size());
+  for (const Entry* e : order) f.write(e->bytes.data(), e->bytes.size());
+  f.commit();
+}
+
+}  // namespace sqz

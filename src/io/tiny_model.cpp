@@ -1,0 +1,270 @@
+#include "io/tiny_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <random>
+
+#include "core/error.h"
+#include "core/half.h"
+#include "core/mmap.h"
+#include "io/gguf.h"
+#include "io/safetensors.h"
+
+namespace sqz {
+
+std::vector<float> tiny_normal(size_t n, uint64_t seed, float scale) {
+  std::mt19937_64 rng(seed);
+  // 53 random bits -> (0, 1), never 0 so log() stays finite.
+  auto uniform = [&] { return ((double)(rng() >> 11) + 0.5) * (1.0 / 9007199254740992.0); };
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; i += 2) {
+    const double r = std::sqrt(-2.0 * std::log(uniform())), a = 2.0 * M_PI * uniform();
+    v[i] = (float)(r * std::cos(a)) * scale;
+    if (i + 1 < n) v[i + 1] = (float)(r * std::sin(a)) * scale;
+  }
+  return v;
+}
+
+std::vector<TinyTensor> tiny_model_weights(const ModelConfig& c, uint64_t seed) {
+  std::vector<TinyTensor> out;
+  // Each tensor draws from its own stream, so adding an optional tensor leaves the others unchanged.
+  uint64_t stream = 0;
+  auto add = [&](const std::string& name, Shape shape, float scale, float offset) {
+    std::vector<float> v = tiny_normal((size_t)shape_numel(shape), seed * 0x9E3779B97F4A7C15ULL + (++stream), scale);
+    for (float& x : v) x += offset;
+    out.push_back({name, std::move(shape), std::move(v)});
+  };
+  const int64_t dim = c.dim, hid = c.hidden_dim, qd = c.q_dim(), kvd = c.kv_dim();
+  auto linear = [&](const std::string& base, int64_t o, int64_t i, bool bias) {
+    add(base + ".weight", {o, i}, 1.0f / std::sqrt((float)i), 0.0f);
+    if (bias) add(base + ".bias", {o}, 0.1f, 0.0f);
+  };
+  add("model.embed_tokens.weight", {c.vocab_size, dim}, 1.0f, 0.0f);
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    add(p + "input_layernorm.weight", {dim}, 0.1f, 1.0f);
+    linear(p + "self_attn.q_proj", qd, dim, c.attn_bias);
+    linear(p + "self_attn.k_proj", kvd, dim, c.attn_bias);
+    linear(p + "self_attn.v_proj", kvd, dim, c.attn_bias);
+    linear(p + "self_attn.o_proj", dim, qd, c.attn_out_bias);
+    add(p + "post_attention_layernorm.weight", {dim}, 0.1f, 1.0f);
+    linear(p + "mlp.gate_proj", hid, dim, c.mlp_bias);
+    linear(p + "mlp.up_proj", hid, dim, c.mlp_bias);
+    linear(p + "mlp.down_proj", dim, hid, c.mlp_bias);
+  }
+  add("model.norm.weight", {dim}, 0.1f, 1.0f);
+  if (!c.tied_embeddings) linear("lm_head", c.vocab_size, dim, false);
+  return out;
+}
+
+nlohmann::json hf_config_json(const ModelConfig& c) {
+  nlohmann::json j = {
+      {"architectures", {c.arch == "qwen2" ? "Qwen2ForCausalLM" : c.arch == "mistral" ? "MistralForCausalLM" : "LlamaForCausalLM"}},
+      {"model_type", c.arch},
+      {"hidden_size", c.dim},
+      {"intermediate_size", c.hidden_dim},
+      {"num_hidden_layers", c.n_layers},
+      {"num_attention_heads", c.n_heads},
+      {"num_key_value_heads", c.n_kv_heads},
+      {"head_dim", c.head_dim},
+      {"vocab_size", c.vocab_size},
+      {"max_position_embeddings", c.max_seq_len},
+      {"rms_norm_eps", c.norm_eps},
+      {"rope_theta", c.rope_theta},
+      {"hidden_act", "silu"},
+      {"tie_word_embeddings", c.tied_embeddings},
+      {"bos_token_id", c.bos_id},
+      {"eos_token_id", c.eos_id},
+  };
+  if (c.rope_layout == RopeLayout::Interleaved) j["rope_layout"] = "interleaved";
+  if (c.arch == "llama") {
+    j["attention_bias"] = c.attn_bias;
+    j["mlp_bias"] = c.mlp_bias;
+  }
+  return j;
+}
+
+std::vector<uint8_t> encode_f32(const std::vector<float>& v, DType dtype) {
+  std::vector<uint8_t> out(dtype_nbytes(dtype, (int64_t)v.size()));
+  switch (dtype) {
+    case DType::F32:
+      std::memcpy(out.data(), v.data(), out.size());
+      break;
+    case DType::F16:
+    case DType::BF16:
+      for (size_t i = 0; i < v.size(); ++i) {
+        const uint16_t h = dtype == DType::F16 ? f32_to_fp16(v[i]) : f32_to_bf16(v[i]);
+        std::memcpy(out.data() + 2 * i, &h, 2);
+      }
+      break;
+    case DType::Q8_0:
+      // ggml's quantize_row_q8_0_ref: d = amax / 127, q = round(x / d).
+      for (size_t b = 0; b < v.size() / 32; ++b) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(v[b * 32 + j]));
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const uint16_t dh = f32_to_fp16(d);
+        uint8_t* p = out.data() + 34 * b;
+        std::memcpy(p, &dh, 2);
+        for (int j = 0; j < 32; ++j) p[2 + j] = (uint8_t)(int8_t)std::lround(v[b * 32 + j] * id);
+      }
+      break;
+    default:
+      fail("encode_f32: cannot encode as {}", dtype_name(dtype));
+  }
+  return out;
+}
+
+std::vector<float> permute_rows_for_interleaved_rope(const std::vector<float>& w, int n_heads, int head_dim,
+                                                     int64_t in) {
+  SQZ_CHECK((int64_t)w.size() == (int64_t)n_heads * head_dim * in, "permute: weight of {} values is not [{} x {}, {}]",
+            w.size(), n_heads, head_dim, in);
+  std::vector<float> out(w.size());
+  const int half = head_dim / 2;
+  for (int h = 0; h < n_heads; ++h)
+    for (int i = 0; i < half; ++i)
+      for (int s = 0; s < 2; ++s) {
+        const int64_t dst = (int64_t)h * head_dim + 2 * i + s, src = (int64_t)h * head_dim + s * half + i;
+        std::memcpy(&out[(size_t)(dst * in)], &w[(size_t)(src * in)], (size_t)in * sizeof(float));
+      }
+  return out;
+}
+
+void write_tiny_hf_model(const std::string& dir, const ModelConfig& cfg, uint64_t seed, DType dtype) {
+  SQZ_CHECK(dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16,
+            "write_tiny_hf_model: dtype {} is not F32, F16 or BF16", dtype_name(dtype));
+  std::filesystem::create_directories(dir);
+  nlohmann::json j = hf_config_json(cfg);
+  j["torch_dtype"] = dtype == DType::F32 ? "float32" : dtype == DType::F16 ? "float16" : "bfloat16";
+  write_file_atomic(dir + "/config.json", j.dump(2) + "\n");
+  SafetensorsWriter w;
+  w.set_metadata("format", "pt");
+  for (const TinyTensor& t : tiny_model_weights(cfg, seed)) {
+    const std::vector<uint8_t> bytes = encode_f32(t.data, dtype);
+    w.add(t.name, dtype, t.shape, bytes.data(), bytes.size());
+  }
+  w.write(dir + "/model.safetensors");
+}
+
+namespace {
+
+// HF name -> llama.cpp name (the inverse of the checkpoint loader's mapping).
+std::string gguf_name(const std::string& hf) {
+  if (hf == "model.embed_tokens.weight") return "token_embd.weight";
+  if (hf == "model.norm.weight") return "output_norm.weight";
+  if (hf == "lm_head.weight") return "output.weight";
+  const size_t dot = hf.find('.', 13);  // after "model.layers."
+  const std::string layer = hf.substr(13, dot - 13), rest = hf.substr(dot + 1);
+  static const std::pair<const char*, const char*> kMap[] = {
+      {"input_layernorm", "attn_norm"}, {"post_attention_layernorm", "ffn_norm"},
+      {"self_attn.q_proj", "attn_q"},   {"self_attn.k_proj", "attn_k"},
+      {"self_attn.v_proj", "attn_v"},   {"self_attn.o_proj", "attn_output"},
+      {"mlp.gate_proj", "ffn_gate"},    {"mlp.up_proj", "ffn_up"},
+      {"mlp.down_proj", "ffn_down"}};
+  for (const auto& [h, g] : kMap) {
+    const std::string hs = h;
+    if (rest.rfind(hs + ".", 0) == 0) return "blk." + layer + "." + g + rest.substr(hs.size());
+  }
+  fail("gguf_name: no GGUF name for {}", hf);
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// q/k weights and biases are stored permuted for interleaved RoPE (a bias is a one-column weight).
+std::vector<float> to_interleaved(const TinyTensor& t, const ModelConfig& c) {
+  const bool q = t.name.find(".q_proj.") != std::string::npos, k = t.name.find(".k_proj.") != std::string::npos;
+  if (!q && !k) return t.data;
+  const int64_t in = t.shape.size() == 2 ? t.shape[1] : 1;
+  return permute_rows_for_interleaved_rope(t.data, q ? c.n_heads : c.n_kv_heads, c.head_dim, in);
+}
+
+}  // namespace
+
+void write_tiny_gguf(const std::string& path, const ModelConfig& c, uint64_t seed, DType dtype) {
+  const std::string arch = c.arch == "qwen2" ? "qwen2" : "llama";  // llama.cpp writes mistral as llama
+  GgufWriter w;
+  w.set_str("general.architecture", arch);
+  w.set_str("general.name", "tiny");
+  w.set_u32(arch + ".context_length", (uint32_t)c.max_seq_len);
+  w.set_u32(arch + ".embedding_length", (uint32_t)c.dim);
+  w.set_u32(arch + ".block_count", (uint32_t)c.n_layers);
+  w.set_u32(arch + ".feed_forward_length", (uint32_t)c.hidden_dim);
+  w.set_u32(arch + ".attention.head_count", (uint32_t)c.n_heads);
+  w.set_u32(arch + ".attention.head_count_kv", (uint32_t)c.n_kv_heads);
+  w.set_u32(arch + ".attention.key_length", (uint32_t)c.head_dim);
+  w.set_u32(arch + ".attention.value_length", (uint32_t)c.head_dim);
+  w.set_u32(arch + ".rope.dimension_count", (uint32_t)c.head_dim);
+  w.set_f32(arch + ".rope.freq_base", c.rope_theta);
+  w.set_f32(arch + ".attention.layer_norm_rms_epsilon", c.norm_eps);
+  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
+  while ((int)tokens.size() < c.vocab_size) tokens.push_back("tok" + std::to_string(tokens.size()));
+  tokens.resize((size_t)c.vocab_size);
+  w.set_str("tokenizer.ggml.model", "llama");
+  w.set_arr_str("tokenizer.ggml.tokens", tokens);
+  w.set_arr_f32("tokenizer.ggml.scores", std::vector<float>(tokens.size(), 0.0f));
+  std::vector<int32_t> types(tokens.size(), 1);  // normal
+  for (size_t i = 0; i < std::min<size_t>(3, types.size()); ++i) types[i] = i == 0 ? 2 : 3;  // unknown, control
+  w.set_arr_i32("tokenizer.ggml.token_type", types);
+  if (c.bos_id >= 0) w.set_u32("tokenizer.ggml.bos_token_id", (uint32_t)c.bos_id);
+  if (c.eos_id >= 0) w.set_u32("tokenizer.ggml.eos_token_id", (uint32_t)c.eos_id);
+
+  for (const TinyTensor& t : tiny_model_weights(c, seed)) {
+    const std::vector<float> v = c.arch == "qwen2" ? t.data : to_interleaved(t, c);
+    const bool keep_f32 = t.shape.size() == 1 || ends_with(t.name, "norm.weight");  // norms and biases
+    // Like llama.cpp, fall back to F16 where Q8_0's 32-element blocks do not fit the rows.
+    const DType dt = keep_f32 ? DType::F32 : dtype == DType::Q8_0 && t.shape.back() % 32 != 0 ? DType::F16 : dtype;
+    const std::vector<uint8_t> bytes = encode_f32(v, dt);
+    w.add_tensor(gguf_name(t.name), dt, t.shape, bytes.data(), bytes.size());
+  }
+  w.write(path);
+}
+
+void write_tiny_llama2c(const std::string& path, const ModelConfig& c, uint64_t seed) {
+  SQZ_CHECK(c.q_dim() == c.dim && !c.attn_bias && !c.attn_out_bias && !c.mlp_bias,
+            "write_tiny_llama2c: llama2.c needs head_dim * n_heads == dim and no biases");
+  std::map<std::string, std::vector<float>> w;
+  for (TinyTensor& t : tiny_model_weights(c, seed)) w[t.name] = to_interleaved(t, c);
+
+  std::vector<float> floats;
+  auto put = [&](const std::string& name) {
+    const auto& v = w.at(name);
+    floats.insert(floats.end(), v.begin(), v.end());
+  };
+  auto put_layers = [&](const char* suffix) {
+    for (int l = 0; l < c.n_layers; ++l) put("model.layers." + std::to_string(l) + "." + suffix);
+  };
+  put("model.embed_tokens.weight");
+  put_layers("input_layernorm.weight");
+  put_layers("self_attn.q_proj.weight");
+  put_layers("self_attn.k_proj.weight");
+  put_layers("self_attn.v_proj.weight");
+  put_layers("self_attn.o_proj.weight");
+  put_layers("post_attention_layernorm.weight");
+  put_layers("mlp.gate_proj.weight");  // w1
+  put_layers("mlp.down_proj.weight");  // w2
+  put_layers("mlp.up_proj.weight");    // w3
+  put("model.norm.weight");
+  // freq_cis_real then freq_cis_imag, [seq_len, head_dim / 2] each (run.c skips them; written for fidelity).
+  for (int part = 0; part < 2; ++part)
+    for (int pos = 0; pos < c.max_seq_len; ++pos)
+      for (int i = 0; i < c.head_dim / 2; ++i) {
+        const double a = pos / std::pow((double)c.rope_theta, 2.0 * i / c.head_dim);
+        floats.push_back((float)(part == 0 ? std::cos(a) : std::sin(a)));
+      }
+  if (!c.tied_embeddings) put("lm_head.weight");
+
+  // run.c: a negative vocab_size marks an unshared classifier.
+  const int32_t header[7] = {c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads,
+                             c.tied_embeddings ? c.vocab_size : -c.vocab_size, c.max_seq_len};
+  AtomicFile f(path);
+  f.write(header, sizeof header);
+  f.write(floats.data(), floats.size() * sizeof(float));
+  f.commit();
+}
+
+}  // namespace sqz

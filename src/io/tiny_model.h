@@ -1,0 +1,52 @@
+// Small random LLaMA checkpoints on disk, for tests of every layer that reads checkpoints. The same
+// (config, seed) always gives the same weights on every platform, and the three writers store the same
+// model: the GGUF and llama2.c files hold q/k rows permuted for interleaved RoPE exactly as llama.cpp's and
+// llama2.c's converters do, so all three must produce the same logits.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "io/config.h"
+
+namespace sqz {
+
+struct TinyTensor {
+  std::string name;  // HF name
+  Shape shape;       // HF shape ([out, in] for linear weights)
+  std::vector<float> data;
+};
+
+// The weights write_tiny_* store (before rounding to the file dtype), in HF layout: every tensor the
+// config implies (biases when it says so, lm_head unless tied). Linear weights ~ N(0, 1/in), norms
+// ~ 1 + N(0, 0.1^2), embeddings and biases ~ N(0, 0.1^2)... see tiny_model.cpp. Deterministic in `seed`.
+std::vector<TinyTensor> tiny_model_weights(const ModelConfig& cfg, uint64_t seed);
+
+// n values ~ N(0, scale^2) from std::mt19937_64 and a hand-written Box-Muller (portable, unlike
+// std::normal_distribution).
+std::vector<float> tiny_normal(size_t n, uint64_t seed, float scale);
+
+// config.json contents for `cfg` (model_type = cfg.arch).
+nlohmann::json hf_config_json(const ModelConfig& cfg);
+
+// Writes DIR/config.json and DIR/model.safetensors (every tensor in `dtype`: F32, F16 or BF16). Creates DIR.
+void write_tiny_hf_model(const std::string& dir, const ModelConfig& cfg, uint64_t seed, DType dtype = DType::F32);
+
+// Writes a GGUF v3 file like llama.cpp's converter: norms in F32, other tensors in `dtype` (F32, F16,
+// BF16 or Q8_0), q/k permuted for llama/mistral (not qwen2), a placeholder vocabulary of cfg.vocab_size tokens.
+void write_tiny_gguf(const std::string& path, const ModelConfig& cfg, uint64_t seed, DType dtype = DType::F32);
+
+// Writes a llama2.c v0 .bin (fp32; shared classifier iff cfg.tied_embeddings). Needs q_dim == dim and
+// no biases, as llama2.c does.
+void write_tiny_llama2c(const std::string& path, const ModelConfig& cfg, uint64_t seed);
+
+// Reorders the rows of an HF q or k weight [n_heads * head_dim, in] from rotate-half to interleaved RoPE
+// pairing (llama.cpp's `permute`): new row h*hd + 2i + s = old row h*hd + s*hd/2 + i.
+std::vector<float> permute_rows_for_interleaved_rope(const std::vector<float>& w, int n_heads, int head_dim, int64_t in);
+
+// fp32 values encoded as `dtype` (F32, F16, BF16 or Q8_0, the last with round-to-nearest, scale amax/127).
+std::vector<uint8_t> encode_f32(const std::vector<float>& v, DType dtype);
+
+}  // namespace sqz

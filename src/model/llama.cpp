@@ -1,0 +1,158 @@
+#include "model/llama.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "model/dense_linear.h"
+#include "model/ops.h"
+
+namespace sqz {
+
+const char* linear_input_name(LinearInput s) {
+  switch (s) {
+    case LinearInput::Attn: return "attn";
+    case LinearInput::AttnOut: return "attn_out";
+    case LinearInput::Mlp: return "mlp";
+    default: return "mlp_down";
+  }
+}
+
+KVCache::KVCache(const ModelConfig& c, int64_t max_len)
+    : max_len_(max_len), kv_dim_(c.kv_dim()),
+      k_((size_t)c.n_layers * max_len * c.kv_dim()), v_((size_t)c.n_layers * max_len * c.kv_dim()) {}
+
+namespace {
+
+std::vector<float> load_vector(const Checkpoint& ck, const std::string& name, int64_t n) {
+  return to_f32(ck.require(name, {n}));
+}
+
+std::vector<float> load_bias(const Checkpoint& ck, const std::string& name, int64_t n) {
+  const TensorView* t = ck.find(name);
+  if (!t) return {};
+  SQZ_CHECK(t->shape == Shape{n}, "{}: tensor {} has shape {}, expected [{}]", t->source, name, shape_str(t->shape), n);
+  return to_f32(*t);
+}
+
+}  // namespace
+
+
+LlamaModel::LlamaModel(std::shared_ptr<const Checkpoint> ckpt, LinearFactory factory)
+    : cfg_(ckpt->config), ckpt_(std::move(ckpt)) {
+  if (!factory) factory = make_linear;
+  const Checkpoint& ck = *ckpt_;
+  const int64_t dim = cfg_.dim, hid = cfg_.hidden_dim, qd = cfg_.q_dim(), kvd = cfg_.kv_dim();
+  embed_ = ck.require("model.embed_tokens.weight", {cfg_.vocab_size, dim});
+  final_norm_ = load_vector(ck, "model.norm.weight", dim);
+  layers_.resize((size_t)cfg_.n_layers);
+  for (int i = 0; i < cfg_.n_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    LayerWeights& L = layers_[(size_t)i];
+    L.attn_norm = load_vector(ck, p + "input_layernorm.weight", dim);
+    L.ffn_norm = load_vector(ck, p + "post_attention_layernorm.weight", dim);
+    L.q = factory(ck, p + "self_attn.q_proj", qd, dim);
+    L.k = factory(ck, p + "self_attn.k_proj", kvd, dim);
+    L.v = factory(ck, p + "self_attn.v_proj", kvd, dim);
+    L.o = factory(ck, p + "self_attn.o_proj", dim, qd);
+    L.gate = factory(ck, p + "mlp.gate_proj", hid, dim);
+    L.up = factory(ck, p + "mlp.up_proj", hid, dim);
+    L.down = factory(ck, p + "mlp.down_proj", dim, hid);
+    L.q->set_bias(load_bias(ck, p + "self_attn.q_proj.bias", qd));
+    L.k->set_bias(load_bias(ck, p + "self_attn.k_proj.bias", kvd));
+    L.v->set_bias(load_bias(ck, p + "self_attn.v_proj.bias", kvd));
+    L.o->set_bias(load_bias(ck, p + "self_attn.o_proj.bias", dim));
+    L.gate->set_bias(load_bias(ck, p + "mlp.gate_proj.bias", hid));
+    L.up->set_bias(load_bias(ck, p + "mlp.up_proj.bias", hid));
+    L.down->set_bias(load_bias(ck, p + "mlp.down_proj.bias", dim));
+  }
+  if (cfg_.tied_embeddings)
+    lm_head_ = std::make_unique<DenseLinear>(embed_);
+  else
+    lm_head_ = factory(ck, "lm_head", cfg_.vocab_size, dim);
+}
+
+LlamaModel::LlamaModel(ModelConfig cfg, std::vector<float> embed, std::vector<LayerWeights> layers,
+                       std::vector<float> final_norm, std::unique_ptr<Linear> lm_head)
+    : cfg_(std::move(cfg)), embed_owned_(std::move(embed)), layers_(std::move(layers)),
+      final_norm_(std::move(final_norm)), lm_head_(std::move(lm_head)) {
+  embed_ = f32_view(embed_owned_, {cfg_.vocab_size, cfg_.dim});
+  if (!lm_head_) lm_head_ = std::make_unique<DenseLinear>(embed_);
+}
+
+void LlamaModel::embed(int token, float* out) const {
+  SQZ_CHECK(token >= 0 && token < cfg_.vocab_size, "token id {} outside the vocabulary [0, {})", token, cfg_.vocab_size);
+  convert_to_f32(embed_, out, (int64_t)token * cfg_.dim, cfg_.dim);
+}
+
+void LlamaModel::forward(const int* tokens, int64_t n, KVCache& cache, float* logits, bool all_logits) const {
+  const int64_t dim = cfg_.dim, hid = cfg_.hidden_dim, qd = cfg_.q_dim(), kvd = cfg_.kv_dim();
+  const int64_t pos0 = cache.len();
+  SQZ_CHECK(pos0 + n <= cache.max_len(), "sequence of {} tokens exceeds the KV cache ({} positions)", pos0 + n,
+            cache.max_len());
+  std::vector<float> x((size_t)(n * dim)), xn((size_t)(n * dim)), q((size_t)(n * qd)), att((size_t)(n * qd)),
+      tmp((size_t)(n * dim)), g((size_t)(n * hid)), u((size_t)(n * hid));
+  for (int64_t t = 0; t < n; ++t) embed(tokens[t], x.data() + t * dim);
+
+  for (int l = 0; l < cfg_.n_layers; ++l) {
+    const LayerWeights& L = layers_[(size_t)l];
+    float* kc = cache.k(l);
+    float* vc = cache.v(l);
+    rmsnorm(x.data(), L.attn_norm.data(), n, dim, cfg_.norm_eps, xn.data());
+    if (hook_) hook_(l, LinearInput::Attn, xn.data(), n, dim);
+    L.q->forward(xn.data(), n, q.data());
+    L.k->forward(xn.data(), n, kc + pos0 * kvd);
+    L.v->forward(xn.data(), n, vc + pos0 * kvd);
+    rope(q.data(), n, cfg_.n_heads, cfg_.head_dim, pos0, cfg_.rope_theta, cfg_.rope_layout);
+    rope(kc + pos0 * kvd, n, cfg_.n_kv_heads, cfg_.head_dim, pos0, cfg_.rope_theta, cfg_.rope_layout);
+    attention(q.data(), kc, vc, n, pos0, cfg_.n_heads, cfg_.n_kv_heads, cfg_.head_dim, att.data());
+    if (hook_) hook_(l, LinearInput::AttnOut, att.data(), n, qd);
+    L.o->forward(att.data(), n, tmp.data());
+    for (size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+
+    rmsnorm(x.data(), L.ffn_norm.data(), n, dim, cfg_.norm_eps, xn.data());
+    if (hook_) hook_(l, LinearInput::Mlp, xn.data(), n, dim);
+    L.gate->forward(xn.data(), n, g.data());
+    L.up->forward(xn.data(), n, u.data());
+    swiglu(g.data(), u.data(), n * hid, g.data());
+    if (hook_) hook_(l, LinearInput::MlpDown, g.data(), n, hid);
+    L.down->forward(g.data(), n, tmp.data());
+    for (size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+  }
+  cache.advance(n);
+
+  if (all_logits) {
+    rmsnorm(x.data(), final_norm_.data(), n, dim, cfg_.norm_eps, xn.data());
+    lm_head_->forward(xn.data(), n, logits);
+  } else {
+    rmsnorm(x.data() + (n - 1) * dim, final_norm_.data(), 1, dim, cfg_.norm_eps, xn.data());
+    lm_head_->forward(xn.data(), 1, logits);
+  }
+}
+
+int64_t LlamaModel::n_params() const {
+  int64_t p = embed_.numel() + (int64_t)final_norm_.size();
+  for (const auto& L : layers_) {
+    p += (int64_t)(L.attn_norm.size() + L.ffn_norm.size());
+    for (const Linear* lin : L.linears()) p += lin->in_features() * lin->out_features() + (int64_t)lin->bias().size();
+  }
+  if (!cfg_.tied_embeddings) p += lm_head_->in_features() * lm_head_->out_features();
+  return p;
+}
+
+size_t LlamaModel::weight_bytes() const {
+  size_t b = embed_.nbytes + final_norm_.size() * 4;
+  for (const auto& L : layers_) {
+    b += (L.attn_norm.size() + L.ffn_norm.size()) * 4;
+    for (const Linear* lin : L.linears()) b += lin->weight_bytes() + lin->bias().size() * 4;
+  }
+  if (!cfg_.tied_embeddings) b += lm_head_->weight_bytes();
+  return b;
+}
+
+std::unique_ptr<LlamaModel> load_model(const std::string& path) {
+  std::shared_ptr<const Checkpoint> ck = open_checkpoint(path);
+  return std::make_unique<LlamaModel>(ck);
+}
+
+}  // namespace sqz

@@ -1,0 +1,242 @@
+// quantize_model: the loop every method shares. Loads the checkpoint, hands each decoder layer to the
+// method, measures what the method did (weighted and unweighted error, sparse entries, time), and writes
+// the quantized directory atomically.
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "calib/stats.h"
+#include "core/error.h"
+#include "core/mmap.h"
+#include "core/progress.h"
+#include "io/checkpoint.h"
+#include "io/safetensors.h"
+#include "model/llama.h"
+#include "model/quantized_linear.h"
+#include "quant/quantizer.h"
+
+namespace fs = std::filesystem;
+
+namespace sqz {
+
+const char* slot_name(int slot) {
+  static const char* names[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                                "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
+  return names[slot];
+}
+
+std::string LayerJob::weight_name(int slot) const {
+  return fmt::format("model.layers.{}.{}.weight", layer, slot_name(slot));
+}
+
+namespace {
+
+bool needs(const Quantizer& q, const std::string& what) {
+  for (const auto& n : q.needs())
+    if (n == what) return true;
+  return false;
+}
+
+struct LinearError {
+  double weighted = 0, mse = 0;
+  int64_t sparse = 0;
+  size_t bytes = 0;
+};
+
+// Rebuilds the Linear from the tensors just made (the same code path inference uses) and compares its
+// weight with the matrix the method was given.
+LinearError measure(const QuantizedTensors& qt, const nlohmann::json& qcfg, const std::string& base,
+                    const std::vector<float>& W, int64_t out, int64_t in, const TensorView* fisher) {
+  std::map<std::string, TensorView> views;
+  for (const auto& [suffix, t] : qt) views[base + suffix] = t.view();
+  auto lin = make_quantized_linear(
+      [&](const std::string& n) -> const TensorView* {
+        auto it = views.find(n);
+        return it == views.end() ? nullptr : &it->second;
+      },
+      qcfg, base, out, in, "<quantizer output>");
+  SQZ_CHECK(lin, "quantizer produced no recognisable tensors for {}", base);
+  std::vector<float> D = lin->dequantize();
+  std::vector<float> F;
+  if (fisher) F = to_f32(*fisher);
+  LinearError e;
+  for (size_t i = 0; i < W.size(); ++i) {
+    const double d = (double)W[i] - D[i];
+    e.mse += d * d;
+    if (fisher) e.weighted += F[i] * d * d;
+  }
+  e.mse /= (double)W.size();
+  if (auto it = views.find(base + ".sparse_values"); it != views.end()) e.sparse = it->second.numel();
+  e.bytes = lin->weight_bytes();
+  return e;
+}
+
+void copy_if_exists(const fs::path& from, const fs::path& to) {
+  if (fs::exists(from)) fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+}
+
+// The tokenizer files a quantized directory needs so every command can load it.
+void copy_tokenizer_files(const Checkpoint& ck, const fs::path& dst) {
+  const fs::path src = ck.dir;
+  if (ck.format == CheckpointFormat::HfDir) {
+    for (const char* f : {"tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                          "generation_config.json", "tokenizer.bin"})
+      copy_if_exists(src / f, dst / f);
+    return;
+  }
+  if (ck.format == CheckpointFormat::Llama2c) {
+    if (fs::exists(src / "tokenizer.bin")) {
+      fs::copy_file(src / "tokenizer.bin", dst / "tokenizer.bin");
+      return;
+    }
+    for (const auto& e : fs::directory_iterator(src)) {
+      const std::string n = e.path().filename().string();
+      if (n.rfind("tok", 0) == 0 && e.path().extension() == ".bin") {
+        fs::copy_file(e.path(), dst / "tokenizer.bin");
+        return;
+      }
+    }
+  }
+  if (!quiet())
+    fmt::print(stderr, "warning: no tokenizer file copied from {}; pass --tokenizer when using the output\n", ck.path);
+}
+
+// Replaces out_dir by the finished temporary directory in one rename (the previous result, if any, is
+// moved aside first and removed only after the new one is in place).
+void commit_dir(const fs::path& tmp, const fs::path& out) {
+  fs::path old;
+  if (fs::exists(out)) {
+    old = out.string() + ".old." + std::to_string(::getpid());
+    fs::rename(out, old);
+  }
+  fs::rename(tmp, out);
+  if (!old.empty()) fs::remove_all(old);
+}
+
+}  // namespace
+
+QuantizeReport quantize_model(const std::string& model_path, const QuantOptions& opt, const std::string& out_dir) {
+  const double t_start = now_seconds();
+  std::shared_ptr<const Checkpoint> ck = open_checkpoint(model_path);
+  SQZ_CHECK(ck->quantization_config.is_null(), "{}: is already quantized (quantization_config {})", model_path,
+            ck->quantization_config.dump());
+  std::unique_ptr<Quantizer> q = make_quantizer(opt);
+  nlohmann::json qcfg = q->config();
+  qcfg["sqz_version"] = SQZ_VERSION;
+
+  std::unique_ptr<CalibStats> stats;
+  if (needs(*q, "fisher") || needs(*q, "hessian") || needs(*q, "act")) {
+    if (opt.stats_path.empty())
+      usage_fail("--method {} with these options needs calibration statistics: pass --stats STATS.safetensors (from `sqz calibrate`)",
+                 opt.method);
+    stats = std::make_unique<CalibStats>(opt.stats_path);
+    if (needs(*q, "fisher")) stats->validate_fisher(*ck);
+  }
+
+  LlamaModel model(ck);
+  const ModelConfig& cfg = model.config();
+  SafetensorsWriter out;
+  out.set_metadata("format", "pt");
+  out.add("model.embed_tokens.weight", ck->require("model.embed_tokens.weight"));
+
+  QuantizeReport rep;
+  Progress prog("quantize layer", cfg.n_layers, "layers");
+  for (int l = 0; l < cfg.n_layers; ++l) {
+    const double t0 = now_seconds();
+    LayerWeights& L = model.layers()[(size_t)l];
+    LayerJob job;
+    job.layer = l;
+    job.cfg = &cfg;
+    std::vector<Linear*> lins = L.linears();
+    for (int s = 0; s < kNumSlots; ++s) {
+      job.W[s] = lins[(size_t)s]->dequantize();
+      job.out[s] = lins[(size_t)s]->out_features();
+      job.in[s] = lins[(size_t)s]->in_features();
+    }
+    std::vector<float> attn_norm = L.attn_norm, ffn_norm = L.ffn_norm;
+    job.attn_norm = &attn_norm;
+    job.ffn_norm = &ffn_norm;
+    job.stats = stats.get();
+    std::array<QuantizedTensors, kNumSlots> res;
+    q->quantize_layer(job, res);
+
+    nlohmann::json lj = {{"layer", l}};
+    double lw = 0, lm = 0;
+    int64_t lsp = 0;
+    for (int s = 0; s < kNumSlots; ++s) {
+      const std::string base = fmt::format("model.layers.{}.{}", l, slot_name(s));
+      const TensorView* fisher = stats ? stats->fisher(base + ".weight") : nullptr;
+      LinearError e = measure(res[s], qcfg, base, job.W[s], job.out[s], job.in[s], fisher);
+      lj[slot_name(s)] = {{"weighted_error", e.weighted}, {"mse", e.mse}, {"sparse", e.sparse}};
+      lw += e.weighted;
+      lm += e.mse / kNumSlots;
+      lsp += e.sparse;
+      rep.sparse_entries += e.sparse;
+      rep.linear_bytes += e.bytes;
+      rep.linear_params += job.out[s] * job.in[s];
+      for (auto& [suffix, t] : res[s]) out.add(base + suffix, t.dtype, t.shape, t.bytes.data(), t.bytes.size());
+      if (!lins[(size_t)s]->bias().empty())
+        out.add_f32(base + ".bias", {job.out[s]}, lins[(size_t)s]->bias());
+    }
+    // Norms: unchanged ones are copied as stored; rescaled ones (smoothing) are written in fp32.
+    const std::string p = fmt::format("model.layers.{}.", l);
+    auto put_norm = [&](const std::string& name, const std::vector<float>& now, const std::vector<float>& before) {
+      if (now == before)
+        out.add(name, ck->require(name));
+      else
+        out.add_f32(name, {(int64_t)now.size()}, now);
+    };
+    put_norm(p + "input_layernorm.weight", attn_norm, L.attn_norm);
+    put_norm(p + "post_attention_layernorm.weight", ffn_norm, L.ffn_norm);
+    lj["seconds"] = now_seconds() - t0;
+    rep.layers.push_back(lj);
+    if (!quiet())
+      fmt::print(stderr, "layer {}/{}: weighted error {:.4g}  mse {:.4g}  sparse {}  {:.2f}s\n", l + 1, cfg.n_layers,
+                 lw, lm, lsp, now_seconds() - t0);
+    prog.update(l + 1);
+  }
+  out.add("model.norm.weight", ck->require("model.norm.weight"));
+  if (!cfg.tied_embeddings) {
+    if (opt.quantize_lm_head) {
+      std::vector<float> W = model.lm_head().dequantize();
+      const TensorView* fisher = stats ? stats->fisher("lm_head.weight") : nullptr;
+      QuantizedTensors t = q->quantize_matrix("lm_head.weight", W, cfg.vocab_size, cfg.dim, fisher);
+      LinearError e = measure(t, qcfg, "lm_head", W, cfg.vocab_size, cfg.dim, fisher);
+      rep.sparse_entries += e.sparse;
+      for (auto& [suffix, tt] : t) out.add("lm_head" + suffix, tt.dtype, tt.shape, tt.bytes.data(), tt.bytes.size());
+    } else {
+      out.add("lm_head.weight", ck->require("lm_head.weight"));
+    }
+  }
+
+  rep.total_bytes = out.data_bytes();
+  rep.bpw_linear = 8.0 * (double)rep.linear_bytes / (double)rep.linear_params;
+  rep.bpw_total = 8.0 * (double)rep.total_bytes / (double)model.n_params();
+  qcfg["bpw_linear"] = rep.bpw_linear;
+  qcfg["sparse_entries"] = rep.sparse_entries;
+
+  nlohmann::json config = ck->format == CheckpointFormat::HfDir ? ck->hf_config : to_hf_config(cfg);
+  config["quantization_config"] = qcfg;
+
+  const fs::path dst(out_dir);
+  const fs::path tmp = dst.string() + ".tmp." + std::to_string(::getpid());
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  try {
+    out.write((tmp / "model.safetensors").string());
+    write_file_atomic((tmp / "config.json").string(), config.dump(2) + "\n");
+    copy_tokenizer_files(*ck, tmp);
+    commit_dir(tmp, dst);
+  } catch (...) {
+    fs::remove_all(tmp);
+    throw;
+  }
+  rep.seconds = now_seconds() - t_start;
+  return rep;
+}
+
+}  // namespace sqz

@@ -1,0 +1,18 @@
+// Constructors of the quantization methods, one file each; make_quantizer picks by name.
+#pragma once
+#include <memory>
+
+#include "model/llama.h"
+#include "quant/quantizer.h"
+
+namespace sqz::quant {
+
+std::unique_ptr<Quantizer> make_rtn(const QuantOptions& o);
+std::unique_ptr<Quantizer> make_squeezellm(const QuantOptions& o);
+std::unique_ptr<Quantizer> make_gptq(const QuantOptions& o);
+std::unique_ptr<Quantizer> make_nf4(const QuantOptions& o);
+
+// The LinearInput a layer's linear reads (q/k/v: Attn, o: AttnOut, gate/up: Mlp, down: MlpDown).
+LinearInput slot_input(int slot);
+
+}  // namespace sqz::quant
