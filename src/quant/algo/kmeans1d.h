@@ -43,8 +43,10 @@ Codebook kmeans1d_exact(const float* x, const float* w, int64_t n, int k);
 // for a given seed (own mt19937_64 stream, no library distributions). Same preconditions as exact.
 Codebook kmeans1d_lloyd(const float* x, const float* w, int64_t n, int k, uint64_t seed, int max_iter = 100);
 
-// Index of the nearest of the k ascending centroids (ties go to the lower index; distances compared
-// exactly in double, via the midpoints of consecutive centroids). k <= 256.
+// Index of the nearest of the k ascending centroids: the first t with x <= (c_t + c_{t+1}) / 2, the
+// midpoint computed in double (exact for floats of similar magnitude), so a value exactly between two
+// centroids goes to the lower one, and among equal centroids the lowest index is used. k <= 256. The
+// array version checks that the centroids are ascending.
 uint8_t assign_nearest(const float* centroids, int k, float x);
 void assign_nearest(const float* centroids, int k, const float* x, int64_t n, uint8_t* idx);
 inline uint8_t assign_nearest(const std::vector<float>& centroids, float x) {
