@@ -1,0 +1,367 @@
+#include "model/backward.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/threads.h"
+
+namespace sqz {
+
+namespace {
+
+// ---- dense products (OpenBLAS) ----
+
+// Y[n, out] = X[n, in] W^T
+void matmul(const float* X, const float* W, int n, int in, int out, float* Y) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, X, in, W, in, 0.0f, Y, out);
+}
+void matmul(const double* X, const double* W, int n, int in, int out, double* Y) {
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0, X, in, W, in, 0.0, Y, out);
+}
+// dX[n, in] (+)= dY[n, out] W[out, in]
+void matmul_dx(const float* dY, const float* W, int n, int in, int out, float* dX, bool acc) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dY, out, W, in, acc ? 1.0f : 0.0f, dX, in);
+}
+void matmul_dx(const double* dY, const double* W, int n, int in, int out, double* dX, bool acc) {
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0, dY, out, W, in, acc ? 1.0 : 0.0, dX, in);
+}
+// dW[out, in] = dY[n, out]^T X[n, in]
+void matmul_dw(const float* dY, const float* X, int n, int in, int out, float* dW) {
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dY, out, X, in, 0.0f, dW, in);
+}
+void matmul_dw(const double* dY, const double* X, int n, int in, int out, double* dW) {
+  cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0, dY, out, X, in, 0.0, dW, in);
+}
+
+template <typename T>
+void linear_fwd(const std::vector<T>& X, const std::vector<T>& W, const std::vector<T>& b, int n, int in, int out,
+                std::vector<T>& Y) {
+  Y.resize((size_t)n * out);
+  matmul(X.data(), W.data(), n, in, out, Y.data());
+  if (!b.empty())
+    for (int t = 0; t < n; ++t)
+      for (int o = 0; o < out; ++o) Y[(size_t)t * out + o] += b[(size_t)o];
+}
+
+// ---- element-wise pieces ----
+
+template <typename T>
+void rmsnorm_fwd(const std::vector<T>& x, const std::vector<T>& w, int n, int d, double eps, std::vector<T>& y,
+                 std::vector<T>& inv) {
+  y.resize(x.size());
+  inv.resize((size_t)n);
+  for (int t = 0; t < n; ++t) {
+    const T* xt = &x[(size_t)t * d];
+    double ss = 0;
+    for (int i = 0; i < d; ++i) ss += (double)xt[i] * xt[i];
+    const T r = (T)(1.0 / std::sqrt(ss / d + eps));
+    inv[(size_t)t] = r;
+    for (int i = 0; i < d; ++i) y[(size_t)t * d + i] = xt[i] * r * w[(size_t)i];
+  }
+}
+
+// y = x * r * w with r = (mean(x^2) + eps)^-1/2:
+//   dw_i += sum_t dy_i x_i r;   dx_i = r w_i dy_i - x_i r^3 / d * sum_j dy_j w_j x_j
+template <typename T>
+void rmsnorm_bwd(const std::vector<T>& x, const std::vector<T>& w, const std::vector<T>& inv, const std::vector<T>& dy,
+                 int n, int d, std::vector<T>& dx_acc, std::vector<T>& dw) {
+  for (int t = 0; t < n; ++t) {
+    const T* xt = &x[(size_t)t * d];
+    const T* dyt = &dy[(size_t)t * d];
+    const T r = inv[(size_t)t];
+    double dot = 0;
+    for (int i = 0; i < d; ++i) {
+      dot += (double)dyt[i] * w[(size_t)i] * xt[i];
+      dw[(size_t)i] += dyt[i] * xt[i] * r;
+    }
+    const T c = (T)(dot * (double)r * r * r / d);
+    for (int i = 0; i < d; ++i) dx_acc[(size_t)t * d + i] += r * w[(size_t)i] * dyt[i] - xt[i] * c;
+  }
+}
+
+// Rotates pairs by +angle (forward) or -angle (backward: the transpose of a rotation is its inverse).
+template <typename T>
+void rope_apply(std::vector<T>& v, int n, int heads, int hd, double theta, RopeLayout layout, bool inverse) {
+  const int half = hd / 2;
+  for (int t = 0; t < n; ++t)
+    for (int i = 0; i < half; ++i) {
+      // Same frequency rounding as the inference path (model/ops.cpp): theta^(-2i/d) in fp32.
+      const float freq = (float)(1.0 / std::pow(theta, (double)(2 * i) / hd));
+      const double ang = (double)t * (double)freq;
+      const T c = (T)std::cos(ang), s = (T)(inverse ? -std::sin(ang) : std::sin(ang));
+      for (int h = 0; h < heads; ++h) {
+        T* p = &v[((size_t)t * heads + h) * hd];
+        const int a = layout == RopeLayout::RotateHalf ? i : 2 * i;
+        const int b = layout == RopeLayout::RotateHalf ? i + half : 2 * i + 1;
+        const T x0 = p[a], x1 = p[b];
+        p[a] = x0 * c - x1 * s;
+        p[b] = x0 * s + x1 * c;
+      }
+    }
+}
+
+template <typename T>
+T sigmoid(T x) {
+  return (T)1 / ((T)1 + std::exp(-x));
+}
+
+// Saved activations of one block.
+template <typename T>
+struct BlockActs {
+  std::vector<T> x_in, inv1, xn1, q, k, v, probs, att, x_mid, inv2, xn2, g, u, h;
+};
+
+}  // namespace
+
+template <typename T>
+DenseWeights<T> DenseWeights<T>::from_model(const LlamaModel& m) {
+  DenseWeights<T> w;
+  w.cfg = m.config();
+  const ModelConfig& c = w.cfg;
+  auto conv = [](const std::vector<float>& f) { return std::vector<T>(f.begin(), f.end()); };
+  std::vector<float> e((size_t)c.vocab_size * c.dim);
+  convert_to_f32(m.embedding(), e.data());
+  w.embed = conv(e);
+  for (const LayerWeights& L : m.layers()) {
+    Layer l;
+    l.attn_norm = conv(L.attn_norm);
+    l.ffn_norm = conv(L.ffn_norm);
+    const auto lins = L.linears();
+    for (int s = 0; s < 7; ++s) {
+      l.W[s] = conv(lins[(size_t)s]->dequantize());
+      l.bias[s] = conv(lins[(size_t)s]->bias());
+    }
+    w.layers.push_back(std::move(l));
+  }
+  w.final_norm = conv(m.final_norm());
+  w.lm_head = conv(m.lm_head().dequantize());
+  return w;
+}
+
+template <typename T>
+Gradients<T>::Gradients(const DenseWeights<T>& w) {
+  for (const auto& L : w.layers) {
+    Layer g;
+    g.attn_norm.assign(L.attn_norm.size(), 0);
+    g.ffn_norm.assign(L.ffn_norm.size(), 0);
+    for (int s = 0; s < 7; ++s) {
+      g.W[s].assign(L.W[s].size(), 0);
+      g.bias[s].assign(L.bias[s].size(), 0);
+    }
+    layers.push_back(std::move(g));
+  }
+  final_norm.assign(w.final_norm.size(), 0);
+  lm_head.assign(w.lm_head.size(), 0);
+}
+
+template <typename T>
+void Gradients<T>::zero() {
+  for (auto& L : layers) {
+    std::fill(L.attn_norm.begin(), L.attn_norm.end(), 0);
+    std::fill(L.ffn_norm.begin(), L.ffn_norm.end(), 0);
+    for (int s = 0; s < 7; ++s) {
+      std::fill(L.W[s].begin(), L.W[s].end(), 0);
+      std::fill(L.bias[s].begin(), L.bias[s].end(), 0);
+    }
+  }
+  std::fill(final_norm.begin(), final_norm.end(), 0);
+  std::fill(lm_head.begin(), lm_head.end(), 0);
+}
+
+template <typename T>
+double loss_and_grad(const DenseWeights<T>& w, const int* tokens, int64_t n_tokens, Gradients<T>* grad) {
+  const ModelConfig& c = w.cfg;
+  const int n = (int)n_tokens, D = c.dim, H = c.hidden_dim, V = c.vocab_size;
+  const int nh = c.n_heads, nkv = c.n_kv_heads, hd = c.head_dim, qd = c.q_dim(), kvd = c.kv_dim();
+  const int group = nh / nkv;
+  const T scale = (T)(1.0 / std::sqrt((double)hd));
+  const double eps = c.norm_eps;
+  SQZ_CHECK(n >= 2, "a training sequence needs at least 2 tokens, got {}", n);
+
+  // ---------------- forward ----------------
+  std::vector<T> x((size_t)n * D);
+  for (int t = 0; t < n; ++t) {
+    SQZ_CHECK(tokens[t] >= 0 && tokens[t] < V, "token id {} outside the vocabulary [0, {})", tokens[t], V);
+    std::copy_n(&w.embed[(size_t)tokens[t] * D], D, &x[(size_t)t * D]);
+  }
+  std::vector<BlockActs<T>> acts((size_t)c.n_layers);
+  std::vector<T> tmp;
+  for (int l = 0; l < c.n_layers; ++l) {
+    const auto& L = w.layers[(size_t)l];
+    BlockActs<T>& a = acts[(size_t)l];
+    a.x_in = x;
+    rmsnorm_fwd(x, L.attn_norm, n, D, eps, a.xn1, a.inv1);
+    linear_fwd(a.xn1, L.W[0], L.bias[0], n, D, qd, a.q);
+    linear_fwd(a.xn1, L.W[1], L.bias[1], n, D, kvd, a.k);
+    linear_fwd(a.xn1, L.W[2], L.bias[2], n, D, kvd, a.v);
+    rope_apply(a.q, n, nh, hd, c.rope_theta, c.rope_layout, false);
+    rope_apply(a.k, n, nkv, hd, c.rope_theta, c.rope_layout, false);
+    // Causal attention; probs[h][t][j] saved for the backward pass.
+    a.probs.assign((size_t)nh * n * n, 0);
+    a.att.assign((size_t)n * qd, 0);
+    parallel_for(nh, 1, [&](int64_t h0, int64_t h1) {
+      for (int64_t h = h0; h < h1; ++h) {
+        const int g = (int)h / group;
+        for (int t = 0; t < n; ++t) {
+          T* p = &a.probs[((size_t)h * n + t) * n];
+          const T* qt = &a.q[(size_t)t * qd + h * hd];
+          T mx = -INFINITY;
+          for (int j = 0; j <= t; ++j) {
+            T s = 0;
+            const T* kj = &a.k[(size_t)j * kvd + g * hd];
+            for (int e = 0; e < hd; ++e) s += qt[e] * kj[e];
+            p[j] = s * scale;
+            mx = std::max(mx, p[j]);
+          }
+          T sum = 0;
+          for (int j = 0; j <= t; ++j) sum += (p[j] = std::exp(p[j] - mx));
+          for (int j = 0; j <= t; ++j) p[j] /= sum;
+          T* o = &a.att[(size_t)t * qd + h * hd];
+          for (int j = 0; j <= t; ++j) {
+            const T* vj = &a.v[(size_t)j * kvd + g * hd];
+            for (int e = 0; e < hd; ++e) o[e] += p[j] * vj[e];
+          }
+        }
+      }
+    });
+    linear_fwd(a.att, L.W[3], L.bias[3], n, qd, D, tmp);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+    a.x_mid = x;
+    rmsnorm_fwd(x, L.ffn_norm, n, D, eps, a.xn2, a.inv2);
+    linear_fwd(a.xn2, L.W[4], L.bias[4], n, D, H, a.g);
+    linear_fwd(a.xn2, L.W[5], L.bias[5], n, D, H, a.u);
+    a.h.resize(a.g.size());
+    for (size_t i = 0; i < a.h.size(); ++i) a.h[i] = a.g[i] * sigmoid(a.g[i]) * a.u[i];
+    linear_fwd(a.h, L.W[6], L.bias[6], n, H, D, tmp);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+  }
+  std::vector<T> xnf, invf, logits;
+  rmsnorm_fwd(x, w.final_norm, n, D, eps, xnf, invf);
+  logits.resize((size_t)n * V);
+  matmul(xnf.data(), w.lm_head.data(), n, D, V, logits.data());
+
+  // Cross-entropy; dlogits = (softmax - onehot) / (n - 1) for scored positions.
+  double loss = 0;
+  std::vector<T> dlogits((size_t)n * V, 0);
+  for (int t = 0; t + 1 < n; ++t) {
+    const T* lt = &logits[(size_t)t * V];
+    const T mx = *std::max_element(lt, lt + V);
+    double sum = 0;
+    for (int j = 0; j < V; ++j) sum += std::exp((double)(lt[j] - mx));
+    const double lse = (double)mx + std::log(sum);
+    loss += lse - (double)lt[tokens[t + 1]];
+    T* d = &dlogits[(size_t)t * V];
+    for (int j = 0; j < V; ++j) d[j] = (T)(std::exp((double)lt[j] - lse) / (n - 1));
+    d[tokens[t + 1]] -= (T)(1.0 / (n - 1));
+  }
+  loss /= (n - 1);
+  if (!grad) return loss;
+
+  // ---------------- backward ----------------
+  Gradients<T>& G = *grad;
+  G.zero();
+  std::vector<T> dxnf((size_t)n * D);
+  matmul_dw(dlogits.data(), xnf.data(), n, D, V, G.lm_head.data());
+  matmul_dx(dlogits.data(), w.lm_head.data(), n, D, V, dxnf.data(), false);
+  std::vector<T> dx((size_t)n * D, 0);
+  rmsnorm_bwd(x, w.final_norm, invf, dxnf, n, D, dx, G.final_norm);
+
+  std::vector<T> dh, dg, du, dxn, datt, dq, dk, dv;
+  for (int l = c.n_layers - 1; l >= 0; --l) {
+    const auto& L = w.layers[(size_t)l];
+    auto& GL = G.layers[(size_t)l];
+    const BlockActs<T>& a = acts[(size_t)l];
+    auto bias_grad = [&](int s, const std::vector<T>& dy, int out) {
+      if (GL.bias[s].empty()) return;
+      for (int t = 0; t < n; ++t)
+        for (int o = 0; o < out; ++o) GL.bias[s][(size_t)o] += dy[(size_t)t * out + o];
+    };
+    // MLP: x_out = x_mid + down(silu(gate(xn2)) * up(xn2))
+    dh.resize((size_t)n * H);
+    matmul_dw(dx.data(), a.h.data(), n, H, D, GL.W[6].data());
+    bias_grad(6, dx, D);
+    matmul_dx(dx.data(), L.W[6].data(), n, H, D, dh.data(), false);
+    dg.resize(dh.size());
+    du.resize(dh.size());
+    for (size_t i = 0; i < dh.size(); ++i) {
+      const T s = sigmoid(a.g[i]);
+      du[i] = dh[i] * a.g[i] * s;
+      dg[i] = dh[i] * a.u[i] * s * ((T)1 + a.g[i] * ((T)1 - s));
+    }
+    matmul_dw(dg.data(), a.xn2.data(), n, D, H, GL.W[4].data());
+    matmul_dw(du.data(), a.xn2.data(), n, D, H, GL.W[5].data());
+    bias_grad(4, dg, H);
+    bias_grad(5, du, H);
+    dxn.resize((size_t)n * D);
+    matmul_dx(dg.data(), L.W[4].data(), n, D, H, dxn.data(), false);
+    matmul_dx(du.data(), L.W[5].data(), n, D, H, dxn.data(), true);
+    rmsnorm_bwd(a.x_mid, L.ffn_norm, a.inv2, dxn, n, D, dx, GL.ffn_norm);  // dx now d(x_mid)
+
+    // Attention: x_mid = x_in + o(attn(rope(q(xn1)), rope(k(xn1)), v(xn1)))
+    datt.resize((size_t)n * qd);
+    matmul_dw(dx.data(), a.att.data(), n, qd, D, GL.W[3].data());
+    bias_grad(3, dx, D);
+    matmul_dx(dx.data(), L.W[3].data(), n, qd, D, datt.data(), false);
+    dq.assign((size_t)n * qd, 0);
+    dk.assign((size_t)n * kvd, 0);
+    dv.assign((size_t)n * kvd, 0);
+    // Heads sharing a kv head add into the same dk/dv rows: parallelise over kv heads.
+    parallel_for(nkv, 1, [&](int64_t g0, int64_t g1) {
+      std::vector<T> dp((size_t)n);
+      for (int64_t g = g0; g < g1; ++g)
+        for (int h = (int)g * group; h < (int)(g + 1) * group; ++h)
+          for (int t = 0; t < n; ++t) {
+            const T* p = &a.probs[((size_t)h * n + t) * n];
+            const T* dot = &datt[(size_t)t * qd + h * hd];
+            T sum = 0;
+            for (int j = 0; j <= t; ++j) {
+              const T* vj = &a.v[(size_t)j * kvd + g * hd];
+              T* dvj = &dv[(size_t)j * kvd + g * hd];
+              T s = 0;
+              for (int e = 0; e < hd; ++e) {
+                s += dot[e] * vj[e];
+                dvj[e] += p[j] * dot[e];
+              }
+              dp[(size_t)j] = s;
+              sum += p[j] * s;
+            }
+            const T* qt = &a.q[(size_t)t * qd + h * hd];
+            T* dqt = &dq[(size_t)t * qd + h * hd];
+            for (int j = 0; j <= t; ++j) {
+              const T ds = p[j] * (dp[(size_t)j] - sum) * scale;
+              const T* kj = &a.k[(size_t)j * kvd + g * hd];
+              T* dkj = &dk[(size_t)j * kvd + g * hd];
+              for (int e = 0; e < hd; ++e) {
+                dqt[e] += ds * kj[e];
+                dkj[e] += ds * qt[e];
+              }
+            }
+          }
+    });
+    rope_apply(dq, n, nh, hd, c.rope_theta, c.rope_layout, true);
+    rope_apply(dk, n, nkv, hd, c.rope_theta, c.rope_layout, true);
+    matmul_dw(dq.data(), a.xn1.data(), n, D, qd, GL.W[0].data());
+    matmul_dw(dk.data(), a.xn1.data(), n, D, kvd, GL.W[1].data());
+    matmul_dw(dv.data(), a.xn1.data(), n, D, kvd, GL.W[2].data());
+    bias_grad(0, dq, qd);
+    bias_grad(1, dk, kvd);
+    bias_grad(2, dv, kvd);
+    matmul_dx(dq.data(), L.W[0].data(), n, D, qd, dxn.data(), false);
+    matmul_dx(dk.data(), L.W[1].data(), n, D, kvd, dxn.data(), true);
+    matmul_dx(dv.data(), L.W[2].data(), n, D, kvd, dxn.data(), true);
+    rmsnorm_bwd(a.x_in, L.attn_norm, a.inv1, dxn, n, D, dx, GL.attn_norm);  // dx now d(x_in)
+  }
+  return loss;
+}
+
+template struct DenseWeights<float>;
+template struct DenseWeights<double>;
+template struct Gradients<float>;
+template struct Gradients<double>;
+template double loss_and_grad<float>(const DenseWeights<float>&, const int*, int64_t, Gradients<float>*);
+template double loss_and_grad<double>(const DenseWeights<double>&, const int*, int64_t, Gradients<double>*);
+
+}  // namespace sqz
