@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   reg(cli::add_ppl);
   reg(cli::add_generate);
   reg(cli::add_bench);
+  reg(cli::add_calibrate);
   reg(cli::add_quantize);
 
   try {

@@ -1,0 +1,40 @@
+// `sqz calibrate`: Fisher information (sum over samples of squared per-sample gradients, one backward pass
+// per window, batch 1, as SqueezeLLM does), layer-input Hessians H = (2/N) sum x x^T (GPTQ) and per-channel
+// activation magnitudes (AWQ, SmoothQuant), written to one safetensors file (names: calib/stats.h).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/llama.h"
+#include "tokenizer/tokenizer.h"
+
+namespace sqz {
+
+struct CalibOptions {
+  std::vector<std::string> data;  // plain text files, or .jsonl with a "text" field per line
+  int64_t nsamples = 128;
+  int64_t ctx = 512;
+  uint64_t seed = 0;
+  bool fisher = true, hessian = true, act = true;
+  std::string model_path;  // recorded in the metadata
+  std::vector<std::string> eval_files;  // refused as calibration data (besides any wiki.test.raw)
+  bool progress = true;
+};
+
+struct CalibReport {
+  int64_t samples = 0, tokens = 0, corpus_tokens = 0;
+  double seconds = 0, tokens_per_s = 0;
+};
+
+// Tokenizes the calibration files ([BOS] + encode(text) per file, concatenated). Refuses evaluation text.
+std::vector<int> load_calibration_tokens(const Tokenizer& tok, const CalibOptions& opt);
+
+// Start offsets of the windows: uniform over [0, n - ctx] from a splitmix64 stream seeded by `seed`, so
+// the same seed gives the same windows on every machine.
+std::vector<int64_t> sample_windows(int64_t n_tokens, int64_t ctx, int64_t nsamples, uint64_t seed);
+
+CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, const CalibOptions& opt,
+                      const std::string& out_path);
+
+}  // namespace sqz
