@@ -8,7 +8,7 @@ namespace sqz::cli {
 
 Action add_ppl(CLI::App& app) {
   struct Opts {
-    std::string model, data, tokenizer;
+    std::string model, data, tokenizer, kl_ref;
     int64_t ctx = 0, max_windows = 0, max_chars = 0;
     bool json = false;
   };
@@ -20,6 +20,7 @@ Action add_ppl(CLI::App& app) {
   c->add_option("--max-windows", o->max_windows, "Score only the first K windows");
   c->add_option("--max-chars", o->max_chars, "Use only the first N characters of the file");
   c->add_option("--tokenizer", o->tokenizer, "Tokenizer file (overrides the one found beside the model)");
+  c->add_option("--kl-ref", o->kl_ref, "Also report the mean KL divergence from this model's predictions (e.g. the fp16 original)");
   c->add_flag("--json", o->json, "Print the result as one JSON object");
   return [o]() {
     LoadedModel m = load_model_and_tokenizer(o->model, o->tokenizer);
@@ -31,18 +32,29 @@ Action add_ppl(CLI::App& app) {
     po.ctx = o->ctx > 0 ? o->ctx : std::min<int64_t>(2048, m.model->config().max_seq_len);
     po.max_windows = o->max_windows;
     po.progress = !quiet();
-    PplResult r = perplexity(*m.model, ids, po);
+    PplResult r;
+    double kl = -1;
+    if (!o->kl_ref.empty()) {
+      LoadedModel ref = load_model_and_tokenizer(o->kl_ref, "", false);
+      KlResult k = perplexity_and_kl(*m.model, *ref.model, ids, po);
+      r = k.ppl;
+      kl = k.kl;
+    } else {
+      r = perplexity(*m.model, ids, po);
+    }
     if (o->json) {
       nlohmann::json j = {{"model", o->model},       {"data", o->data},         {"ppl", r.ppl},
                           {"mean_nll", r.mean_nll},  {"ctx", r.ctx},            {"n_tokens", r.n_tokens},
                           {"windows", r.windows},    {"scored", r.scored},      {"seconds", r.seconds},
                           {"tokenize_seconds", tok_s}, {"tokens_per_s", r.tokens_per_s},
                           {"peak_rss_bytes", peak_rss_bytes()}};
+      if (kl >= 0) j["kl"] = kl;
       fmt::print("{}\n", j.dump());
     } else {
       fmt::print("perplexity {:.4f}  (ctx {}, {} windows, {} scored of {} tokens)  {:.1f}s, {:.0f} tokens/s, peak RSS {:.0f} MiB\n",
                  r.ppl, r.ctx, r.windows, r.scored, r.n_tokens, r.seconds, r.tokens_per_s,
                  (double)peak_rss_bytes() / (1 << 20));
+      if (kl >= 0) fmt::print("KL divergence from {}: {:.6f} nats/token\n", o->kl_ref, kl);
     }
     return 0;
   };

@@ -46,6 +46,39 @@ PplResult perplexity(const LlamaModel& model, const std::vector<int>& ids, const
   return r;
 }
 
+KlResult perplexity_and_kl(const LlamaModel& model, const LlamaModel& ref, const std::vector<int>& ids,
+                           const PplOptions& opt) {
+  SQZ_CHECK(model.config().vocab_size == ref.config().vocab_size, "KL reference has a vocabulary of {}, the model {}",
+            ref.config().vocab_size, model.config().vocab_size);
+  const int64_t vocab = model.config().vocab_size;
+  KVCache cache(ref.config(), opt.ctx);
+  std::vector<float> rl((size_t)(opt.ctx * vocab));
+  double kl = 0;
+  int64_t n = 0;
+  PplOptions o = opt;
+  o.on_logits = [&](int64_t w, const float* logits, int64_t ctx, int64_t V) {
+    cache.clear();
+    ref.forward(ids.data() + w * ctx, ctx, cache, rl.data(), true);
+    for (int64_t t = 0; t + 1 < ctx; ++t) {
+      const float* p = rl.data() + t * V;
+      const float* q = logits + t * V;
+      const double lp = log_sum_exp(p, V), lq = log_sum_exp(q, V);
+      double k = 0;
+      for (int64_t j = 0; j < V; ++j) {
+        const double a = (double)p[j] - lp;
+        k += std::exp(a) * (a - ((double)q[j] - lq));
+      }
+      kl += k;
+      ++n;
+    }
+    if (opt.on_logits) opt.on_logits(w, logits, ctx, V);
+  };
+  KlResult r;
+  r.ppl = perplexity(model, ids, o);
+  r.kl = kl / (double)n;
+  return r;
+}
+
 std::string read_eval_text(const std::string& path, int64_t max_chars) {
   std::string s = read_text_file(path);
   if (max_chars <= 0) return s;

@@ -27,6 +27,16 @@ struct PplResult {
 
 PplResult perplexity(const LlamaModel& model, const std::vector<int>& ids, const PplOptions& opt);
 
+// Mean over every scored position of KL(p_ref || p_model), the next-token distributions of a reference
+// model (usually the unquantized one) and `model`, on the same windows as perplexity(). A much more
+// sensitive measure of what quantization changed than perplexity. Also returns the model's perplexity.
+struct KlResult {
+  PplResult ppl;
+  double kl = 0;
+};
+KlResult perplexity_and_kl(const LlamaModel& model, const LlamaModel& ref, const std::vector<int>& ids,
+                           const PplOptions& opt);
+
 // Reads an evaluation text file; max_chars > 0 keeps only the first max_chars Unicode code points.
 std::string read_eval_text(const std::string& path, int64_t max_chars = 0);
 
