@@ -50,7 +50,10 @@ void attention(const float* q, const float* k_cache, const float* v_cache, int64
   const int64_t group = n_heads / n_kv_heads;
   const float scale = 1.0f / std::sqrt((float)head_dim);
   const int64_t work = n * n_heads;
-  parallel_for(work, 4, [&](int64_t w0, int64_t w1) {
+  // Threads only pay off when each gets a few tens of thousands of multiply-adds (decode of a small model
+  // is faster serial than with a fork/join per layer).
+  const int64_t per_item = std::max<int64_t>(1, (pos0 + n) * head_dim * 2);
+  parallel_for(work, std::max<int64_t>(1, 32768 / per_item), [&](int64_t w0, int64_t w1) {
     std::vector<float> scores((size_t)(pos0 + n));
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t t = w / n_heads, h = w % n_heads, kvh = h / group;
