@@ -19,10 +19,12 @@ SQZ=./build/sqz
 $SQZ calibrate "$MODEL" --data "$CALIB"/*.txt -o "$WORK/stats.safetensors" --nsamples 64 --ctx 512
 $SQZ quantize "$MODEL" -o "$WORK/squeezellm-3bit" --method squeezellm --bits 3 --stats "$WORK/stats.safetensors"
 $SQZ quantize "$MODEL" -o "$WORK/rtn-3bit" --method rtn --bits 3
-printf '\n%-16s %10s %12s %14s\n' model bpw perplexity decode_tok/s
+printf '\n%-16s %10s %12s %12s %14s\n' model bpw perplexity KL_vs_fp16 decode_tok/s
 for m in "$MODEL" "$WORK/squeezellm-3bit" "$WORK/rtn-3bit"; do
-  bpw=$($SQZ -q inspect "$m" --json | sed -n 's/.*"linear_bpw": *\([0-9.]*\).*/\1/p' | head -1)
-  ppl=$($SQZ -q ppl "$m" --data "$EVAL" --ctx 256 --max-windows 200 --json | sed -n 's/.*"ppl":\([0-9.]*\).*/\1/p')
-  tps=$($SQZ -q bench "$m" --json | sed -n 's/.*"decode_tokens_per_s":\([0-9.]*\).*/\1/p')
-  printf '%-16s %10.3f %12.3f %14.1f\n' "$(basename "$m")" "$bpw" "$ppl" "$tps"
+  bpw=$($SQZ -q inspect "$m" --json | sed -n 's/.*"linear_bpw": *\([0-9.e+-]*\).*/\1/p' | head -1)
+  j=$($SQZ -q ppl "$m" --data "$EVAL" --ctx 256 --max-windows 100 --kl-ref "$MODEL" --json)
+  ppl=$(echo "$j" | sed -n 's/.*"ppl":\([0-9.e+-]*\).*/\1/p')
+  kl=$(echo "$j" | sed -n 's/.*"kl":\([0-9.e+-]*\).*/\1/p')
+  tps=$($SQZ -q bench "$m" --json | sed -n 's/.*"decode_tokens_per_s":\([0-9.e+-]*\).*/\1/p')
+  printf '%-16s %10.3f %12.3f %12.5f %14.1f\n' "$(basename "$m")" "$bpw" "$ppl" "$kl" "$tps"
 done
