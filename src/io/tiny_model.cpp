@@ -60,32 +60,6 @@ std::vector<TinyTensor> tiny_model_weights(const ModelConfig& c, uint64_t seed) 
   return out;
 }
 
-nlohmann::json hf_config_json(const ModelConfig& c) {
-  nlohmann::json j = {
-      {"architectures", {c.arch == "qwen2" ? "Qwen2ForCausalLM" : c.arch == "mistral" ? "MistralForCausalLM" : "LlamaForCausalLM"}},
-      {"model_type", c.arch},
-      {"hidden_size", c.dim},
-      {"intermediate_size", c.hidden_dim},
-      {"num_hidden_layers", c.n_layers},
-      {"num_attention_heads", c.n_heads},
-      {"num_key_value_heads", c.n_kv_heads},
-      {"head_dim", c.head_dim},
-      {"vocab_size", c.vocab_size},
-      {"max_position_embeddings", c.max_seq_len},
-      {"rms_norm_eps", c.norm_eps},
-      {"rope_theta", c.rope_theta},
-      {"hidden_act", "silu"},
-      {"tie_word_embeddings", c.tied_embeddings},
-      {"bos_token_id", c.bos_id},
-      {"eos_token_id", c.eos_id},
-  };
-  if (c.rope_layout == RopeLayout::Interleaved) j["rope_layout"] = "interleaved";
-  if (c.arch == "llama") {
-    j["attention_bias"] = c.attn_bias;
-    j["mlp_bias"] = c.mlp_bias;
-  }
-  return j;
-}
 
 std::vector<uint8_t> encode_f32(const std::vector<float>& v, DType dtype) {
   std::vector<uint8_t> out(dtype_nbytes(dtype, (int64_t)v.size()));
@@ -137,7 +111,7 @@ void write_tiny_hf_model(const std::string& dir, const ModelConfig& cfg, uint64_
   SQZ_CHECK(dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16,
             "write_tiny_hf_model: dtype {} is not F32, F16 or BF16", dtype_name(dtype));
   std::filesystem::create_directories(dir);
-  nlohmann::json j = hf_config_json(cfg);
+  nlohmann::json j = to_hf_config(cfg);
   j["torch_dtype"] = dtype == DType::F32 ? "float32" : dtype == DType::F16 ? "float16" : "bfloat16";
   write_file_atomic(dir + "/config.json", j.dump(2) + "\n");
   SafetensorsWriter w;

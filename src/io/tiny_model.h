@@ -28,9 +28,6 @@ std::vector<TinyTensor> tiny_model_weights(const ModelConfig& cfg, uint64_t seed
 // std::normal_distribution).
 std::vector<float> tiny_normal(size_t n, uint64_t seed, float scale);
 
-// config.json contents for `cfg` (model_type = cfg.arch).
-nlohmann::json hf_config_json(const ModelConfig& cfg);
-
 // Writes DIR/config.json and DIR/model.safetensors (every tensor in `dtype`: F32, F16 or BF16). Creates DIR.
 void write_tiny_hf_model(const std::string& dir, const ModelConfig& cfg, uint64_t seed, DType dtype = DType::F32);
 

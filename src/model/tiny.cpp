@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "io/tiny_model.h"
 #include "model/dense_linear.h"
 
 namespace sqz {
@@ -20,24 +21,7 @@ ModelConfig tiny_config() {
   return c;
 }
 
-std::vector<float> random_normal(size_t n, uint64_t seed, float scale) {
-  // splitmix64 -> Box-Muller: identical on every platform and compiler.
-  uint64_t s = seed * 0x9E3779B97F4A7C15ULL + 1;
-  auto next = [&]() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    return ((double)(z >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-  };
-  std::vector<float> v(n);
-  for (size_t i = 0; i < n; i += 2) {
-    const double r = std::sqrt(-2.0 * std::log(next())), a = 2.0 * M_PI * next();
-    v[i] = (float)(r * std::cos(a)) * scale;
-    if (i + 1 < n) v[i + 1] = (float)(r * std::sin(a)) * scale;
-  }
-  return v;
-}
+std::vector<float> random_normal(size_t n, uint64_t seed, float scale) { return tiny_normal(n, seed, scale); }
 
 std::unique_ptr<LlamaModel> make_random_model(const ModelConfig& c, uint64_t seed) {
   uint64_t k = seed * 1000;

@@ -120,7 +120,7 @@ TEST(Checkpoint, HfQwen2BiasesAndTiedEmbeddings) {
 TEST(Checkpoint, HfShardedWithIndex) {
   ScratchDir dir;
   const ModelConfig cfg = small_config();
-  write_config(dir.str(), hf_config_json(cfg));
+  write_config(dir.str(), to_hf_config(cfg));
   SafetensorsWriter a, b;
   nlohmann::json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
   const auto ts = tiny_model_weights(cfg, 5);
@@ -156,7 +156,7 @@ TEST(Checkpoint, HfShapeMismatchNamesFileTensorAndShapes) {
   write_tiny_hf_model(dir.str(), cfg, 1);
   ModelConfig other = cfg;
   other.hidden_dim = 96;
-  write_config(dir.str(), hf_config_json(other));
+  write_config(dir.str(), to_hf_config(other));
   EXPECT_ERROR_CONTAINS(open_checkpoint(dir.str()), dir.file("model.safetensors"),
                         "tensor model.layers.0.mlp.gate_proj.weight has shape [64, 32], config.json expects [96, 32]");
 
@@ -164,7 +164,7 @@ TEST(Checkpoint, HfShapeMismatchNamesFileTensorAndShapes) {
   other.n_heads = 2;
   other.n_kv_heads = 2;
   other.head_dim = 16;  // q_proj [32, 32] stays; k_proj becomes [32, 32]
-  write_config(dir.str(), hf_config_json(other));
+  write_config(dir.str(), to_hf_config(other));
   EXPECT_ERROR_CONTAINS(open_checkpoint(dir.str()),
                         "tensor model.layers.0.self_attn.k_proj.weight has shape [16, 32], config.json expects [32, 32]");
 }
@@ -174,20 +174,20 @@ TEST(Checkpoint, HfMissingTensors) {
   const ModelConfig cfg = small_config();
   auto ts = tiny_model_weights(cfg, 2);
   std::erase_if(ts, [](const TinyTensor& t) { return t.name == "model.layers.1.self_attn.k_proj.weight"; });
-  write_hf(dir.str(), hf_config_json(cfg), ts);
+  write_hf(dir.str(), to_hf_config(cfg), ts);
   EXPECT_ERROR_CONTAINS(open_checkpoint(dir.str()), dir.str(), "missing tensor model.layers.1.self_attn.k_proj.weight",
                         "[16, 32]");
 
   // Untied config without lm_head.
   ModelConfig tied = cfg;
   tied.tied_embeddings = true;
-  write_hf(dir.str(), hf_config_json(cfg), tiny_model_weights(tied, 2));
+  write_hf(dir.str(), to_hf_config(cfg), tiny_model_weights(tied, 2));
   EXPECT_ERROR_CONTAINS(open_checkpoint(dir.str()), dir.str(), "lm_head.weight", "not tied");
 
   // A bias the config promises.
   ModelConfig biased = cfg;
   biased.attn_bias = biased.attn_out_bias = true;
-  write_hf(dir.str(), hf_config_json(biased), tiny_model_weights(cfg, 2));
+  write_hf(dir.str(), to_hf_config(biased), tiny_model_weights(cfg, 2));
   EXPECT_ERROR_CONTAINS(open_checkpoint(dir.str()), "missing tensor model.layers.0.self_attn.q_proj.bias");
 }
 
@@ -199,19 +199,19 @@ TEST(Checkpoint, HfNonFloatAndNonFiniteWeights) {
     if (t.name == "model.layers.1.mlp.down_proj.weight") t.data[37] = std::numeric_limits<float>::quiet_NaN();
   for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
     SCOPED_TRACE(dtype_name(dt));
-    write_hf(dir.str(), hf_config_json(cfg), ts, dt);
+    write_hf(dir.str(), to_hf_config(cfg), ts, dt);
     EXPECT_ERROR_CONTAINS(open_checkpoint(dir.str()), dir.file("model.safetensors"),
                           "tensor model.layers.1.mlp.down_proj.weight contains NaN or Inf (first at element 37)");
   }
   for (auto& t : ts)
     if (t.name == "model.layers.1.mlp.down_proj.weight") t.data[37] = INFINITY;
-  write_hf(dir.str(), hf_config_json(cfg), ts);
+  write_hf(dir.str(), to_hf_config(cfg), ts);
   EXPECT_ERROR_CONTAINS(open_checkpoint(dir.str()), "down_proj.weight contains NaN or Inf");
 
   // Integer weights.
   std::filesystem::remove_all(dir.str());
   std::filesystem::create_directories(dir.str());
-  write_config(dir.str(), hf_config_json(cfg));
+  write_config(dir.str(), to_hf_config(cfg));
   SafetensorsWriter w;
   for (const auto& t : tiny_model_weights(cfg, 4)) {
     if (t.name == "model.norm.weight") {
@@ -229,21 +229,21 @@ TEST(Checkpoint, HfBadConfig) {
   ScratchDir dir;
   const ModelConfig cfg = small_config();
   write_tiny_hf_model(dir.str(), cfg, 1);
-  auto j = hf_config_json(cfg);
+  auto j = to_hf_config(cfg);
   j["model_type"] = "falcon";
   write_config(dir.str(), j);
   EXPECT_ERROR_CONTAINS(open_checkpoint(dir.str()), dir.file("config.json"), "unsupported model_type \"falcon\"");
   write_bytes(dir.file("config.json"), "{ oops");
   EXPECT_ERROR_CONTAINS(open_checkpoint(dir.str()), dir.file("config.json"), "invalid JSON");
   std::filesystem::remove(dir.file("model.safetensors"));
-  write_config(dir.str(), hf_config_json(cfg));
+  write_config(dir.str(), to_hf_config(cfg));
   EXPECT_ERROR_CONTAINS(open_checkpoint(dir.str()), dir.str(), "no *.safetensors");
 }
 
 TEST(Checkpoint, HfQuantizedSkipsLinearShapes) {
   ScratchDir dir;
   const ModelConfig cfg = small_config();
-  auto j = hf_config_json(cfg);
+  auto j = to_hf_config(cfg);
   j["quantization_config"] = {{"quant_method", "sqz"}, {"bits", 4}};
   std::vector<TinyTensor> ts;
   for (auto& t : tiny_model_weights(cfg, 9)) {

@@ -74,7 +74,7 @@ TEST(TinyModel, HfConfigJsonRoundTrips) {
   c.dim = 64, c.hidden_dim = 96, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 32;
   c.vocab_size = 100, c.max_seq_len = 77, c.rope_theta = 1e6f, c.norm_eps = 1e-6f, c.tied_embeddings = true;
   c.bos_id = 0, c.eos_id = 5;
-  const ModelConfig p = parse_hf_config(hf_config_json(c), "x");
+  const ModelConfig p = parse_hf_config(to_hf_config(c), "x");
   EXPECT_EQ(p.arch, "mistral");
   EXPECT_EQ(p.head_dim, 32);
   EXPECT_EQ(p.q_dim(), 128);
