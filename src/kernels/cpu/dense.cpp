@@ -1,4 +1,6 @@
 #include "kernels/cpu/dense.h"
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/simd_avx512.h"
 
 #include <cblas.h>
 
@@ -35,6 +37,12 @@ void gemv_bf16_ref(const uint16_t* W, int64_t rows, int64_t cols, const float* x
 }
 
 void gemv_f16(const uint16_t* W, int64_t rows, int64_t cols, const float* x, float* y) {
+  if (active_isa() == Isa::Avx512) {
+    parallel_for(rows, 64, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) y[r] = avx512::f16_row_dot(W + r * cols, cols, x);
+    });
+    return;
+  }
   parallel_for(rows, 16, [&](int64_t r0, int64_t r1) { gemv_f16_ref(W + r0 * cols, r1 - r0, cols, x, y + r0); });
 }
 

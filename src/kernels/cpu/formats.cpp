@@ -10,6 +10,8 @@
 #include "core/half.h"
 #include "core/threads.h"
 #include "kernels/cpu/formats.h"
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/simd_avx512.h"
 
 namespace sqz::kernels {
 
@@ -126,7 +128,14 @@ void lut_gemv_ref(const LutMatrix& w, const CsrMatrix* sparse, const float* x, f
 }
 
 void lut_gemv(const LutMatrix& w, const CsrMatrix* sparse, const float* x, float* y) {
-  gemv_by_rows(w.rows, w.cols, x, y, [&](int64_t a, int64_t b, float* o) { lut_dequant_rows(w, a, b, o); });
+  if (active_isa() == Isa::Avx512 && (w.bits == 3 || w.bits == 4)) {
+    const int64_t words = packed_words_per_row(w.bits, w.cols);
+    parallel_for(w.rows, 64, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) y[r] = avx512::lut_row_dot(w.bits, w.packed + r * words, w.lut + (r << w.bits), w.cols, x);
+    });
+  } else {
+    gemv_by_rows(w.rows, w.cols, x, y, [&](int64_t a, int64_t b, float* o) { lut_dequant_rows(w, a, b, o); });
+  }
   if (sparse) csr_gemv_add(*sparse, x, y);
 }
 
