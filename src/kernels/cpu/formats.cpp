@@ -172,7 +172,28 @@ void group_gemv_ref(const GroupMatrix& w, const float* x, float* y) {
   }
 }
 void group_gemv(const GroupMatrix& w, const float* x, float* y) {
-  gemv_by_rows(w.rows, w.cols, x, y, [&](int64_t a, int64_t b, float* o) { group_dequant_rows(w, a, b, o); });
+  if (w.g_idx) {
+    gemv_by_rows(w.rows, w.cols, x, y, [&](int64_t a, int64_t b, float* o) { group_dequant_rows(w, a, b, o); });
+    return;
+  }
+  // sum_c (q_c - z) s x_c = s (sum_c q_c x_c - z sum_c x_c) per group: the sums of x are shared by every row.
+  const int64_t ng = w.n_groups(), words = packed_words_per_row(w.bits, w.cols);
+  std::vector<float> xsum((size_t)ng, 0.f);
+  for (int64_t c = 0; c < w.cols; ++c) xsum[(size_t)(c / w.group)] += x[c];
+  parallel_for(w.rows, 16, [&](int64_t r0, int64_t r1) {
+    std::vector<uint8_t> q((size_t)w.cols);
+    for (int64_t r = r0; r < r1; ++r) {
+      unpack_row(w.bits, w.packed + r * words, w.cols, q.data());
+      float acc = 0.f;
+      for (int64_t g = 0; g < ng; ++g) {
+        const int64_t c0 = g * w.group, c1 = std::min(w.cols, c0 + w.group);
+        float qx = 0.f;
+        for (int64_t c = c0; c < c1; ++c) qx += (float)q[(size_t)c] * x[c];
+        acc += fp16_to_f32(w.scales[r * ng + g]) * (qx - fp16_to_f32(w.zeros[r * ng + g]) * xsum[(size_t)g]);
+      }
+      y[r] = acc;
+    }
+  });
 }
 void group_gemm(const GroupMatrix& w, const float* X, int64_t n, float* Y) {
   gemm_by_tiles(w.rows, w.cols, X, n, Y, [&](int64_t a, int64_t b, float* o) { group_dequant_rows(w, a, b, o); });
