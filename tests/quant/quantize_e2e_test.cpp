@@ -94,9 +94,13 @@ TEST(QuantizeE2E, EveryMethodWritesALoadableDirectory) {
   cases.push_back({mk("squeezellm", 3), ".lut", 0.5});
   cases.push_back({mk("gptq", 4), ".scales", 0.25});
   cases.push_back({mk("nf4", 4), ".absmax", 0.25});
+  cases.push_back({mk("smoothquant", 8), ".qweight_i8", 0.05});
+  QuantOptions sq_static = mk("smoothquant", 8);
+  sq_static.act_quant = "per_tensor_static";
+  cases.push_back({sq_static, ".act_scale", 0.1});
   for (auto& c : cases) {
     c.o.stats_path = fx().stats;
-    const fs::path out = fx().dir / (c.o.method + std::to_string(c.o.bits));
+    const fs::path out = fx().dir / (c.o.method + std::to_string(c.o.bits) + c.o.act_quant);
     QuantizeReport r = quantize_model(fx().model, c.o, out.string());
     EXPECT_FALSE(fs::exists(out.string() + ".tmp." + std::to_string(::getpid())));
     auto ck = open_checkpoint(out.string());
@@ -108,6 +112,8 @@ TEST(QuantizeE2E, EveryMethodWritesALoadableDirectory) {
     EXPECT_LT(e, c.max_rel) << c.o.method << " " << c.o.bits;
     EXPECT_GT(e, 0.0) << c.o.method << " must actually change the weights";
     EXPECT_GT(r.bpw_linear, c.o.bits);
+    if (c.o.method == "smoothquant")  // smoothing rescales the norms in front of q/k/v and gate/up
+      EXPECT_EQ(ck->require("model.layers.0.input_layernorm.weight").dtype, DType::F32);
     // Upper bound: the indices, plus at most one fp16 table of 2^bits entries per row (SqueezeLLM's LUT; far
     // more than two fp16 per group), plus the sparse part (an int32 row pointer per row, 48 bits per entry
     // for 0.45% of the weights).
