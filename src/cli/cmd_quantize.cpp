@@ -45,6 +45,8 @@ Action add_quantize(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"per_token", "per_tensor_dynamic", "per_tensor_static"}));
   c->add_flag("--double-quant", o->q.double_quant, "nf4: quantize the block scales too");
+  c->add_option("--calib", o->q.calib_data, "awq: calibration text files for the scale search")->check(CLI::ExistingFile);
+  c->add_option("--calib-tokens", o->q.calib_tokens, "awq: tokens of layer inputs used by the search")->capture_default_str();
   c->add_flag("--lm-head", o->q.quantize_lm_head, "Quantize lm_head too");
   c->add_option("--seed", o->q.seed, "Seed (lloyd init)")->capture_default_str();
   c->add_flag("--json", o->json, "Print the report as one JSON object");

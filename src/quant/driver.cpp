@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 
+#include "calib/calibrate.h"
 #include "calib/stats.h"
 #include "core/error.h"
 #include "core/mmap.h"
@@ -18,6 +19,7 @@
 #include "model/llama.h"
 #include "model/quantized_linear.h"
 #include "quant/quantizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace fs = std::filesystem;
 
@@ -117,6 +119,34 @@ void commit_dir(const fs::path& tmp, const fs::path& out) {
   if (!old.empty()) fs::remove_all(old);
 }
 
+std::vector<std::array<std::vector<float>, kNumLinearInputs>> capture_inputs(LlamaModel& model, const Checkpoint& ck,
+                                                                            const QuantOptions& opt) {
+  if (opt.calib_data.empty())
+    usage_fail("--method {} searches on layer inputs: pass --calib FILE... (calibration text)", opt.method);
+  auto tok = load_tokenizer(ck);
+  CalibOptions co;
+  co.data = opt.calib_data;
+  const std::vector<int> ids = load_calibration_tokens(*tok, co);
+  const ModelConfig& c = model.config();
+  const int64_t ctx = std::min<int64_t>(opt.calib_ctx, c.max_seq_len);
+  std::vector<std::array<std::vector<float>, kNumLinearInputs>> X((size_t)c.n_layers);
+  int64_t kept = 0;
+  model.set_input_hook([&](int layer, LinearInput which, const float* x, int64_t n, int64_t d) {
+    const int64_t take = std::min<int64_t>(n, opt.calib_tokens - kept);
+    if (take > 0) X[(size_t)layer][(size_t)which].insert(X[(size_t)layer][(size_t)which].end(), x, x + take * d);
+  });
+  KVCache cache(c, ctx);
+  std::vector<float> logits((size_t)c.vocab_size);
+  for (int64_t start = 0; start + ctx <= (int64_t)ids.size() && kept < opt.calib_tokens; start += ctx) {
+    cache.clear();
+    model.forward(ids.data() + start, ctx, cache, logits.data(), false);
+    kept += std::min<int64_t>(ctx, opt.calib_tokens - kept);
+  }
+  model.set_input_hook(nullptr);
+  SQZ_CHECK(kept > 0, "the calibration text has fewer than {} tokens", ctx);
+  return X;
+}
+
 }  // namespace
 
 QuantizeReport quantize_model(const std::string& model_path, const QuantOptions& opt, const std::string& out_dir) {
@@ -139,6 +169,10 @@ QuantizeReport quantize_model(const std::string& model_path, const QuantOptions&
 
   LlamaModel model(ck);
   const ModelConfig& cfg = model.config();
+  // Methods that search on activations (AWQ) get each layer's linear inputs from the unquantized model
+  // over the calibration text (not re-captured after earlier layers are quantized: a simplification).
+  std::vector<std::array<std::vector<float>, kNumLinearInputs>> inputs;
+  if (needs(*q, "inputs")) inputs = capture_inputs(model, *ck, opt);
   SafetensorsWriter out;
   out.set_metadata("format", "pt");
   out.add("model.embed_tokens.weight", ck->require("model.embed_tokens.weight"));
@@ -161,6 +195,12 @@ QuantizeReport quantize_model(const std::string& model_path, const QuantOptions&
     job.attn_norm = &attn_norm;
     job.ffn_norm = &ffn_norm;
     job.stats = stats.get();
+    if (!inputs.empty())
+      for (int k = 0; k < kNumLinearInputs; ++k) {
+        job.X[(size_t)k] = std::move(inputs[(size_t)l][(size_t)k]);
+        const int64_t d = k == (int)LinearInput::AttnOut ? cfg.q_dim() : k == (int)LinearInput::MlpDown ? cfg.hidden_dim : cfg.dim;
+        job.x_rows[(size_t)k] = (int64_t)job.X[(size_t)k].size() / d;
+      }
     std::array<QuantizedTensors, kNumSlots> res;
     q->quantize_layer(job, res);
 

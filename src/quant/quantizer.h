@@ -37,6 +37,9 @@ struct QuantOptions {
   bool quantize_lm_head = false;
   uint64_t seed = 0;
   std::string stats_path;          // sqz calibrate output (or a Fisher file computed elsewhere)
+  std::vector<std::string> calib_data;  // awq: calibration text whose layer inputs the search uses
+  int64_t calib_tokens = 2048;     // awq: tokens of layer inputs kept per layer
+  int64_t calib_ctx = 256;         // awq: window length for that forward pass
 };
 
 // A tensor produced by a quantizer, owned in memory until written.

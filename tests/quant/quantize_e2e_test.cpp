@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "calib/calibrate.h"
 #include "core/error.h"
@@ -45,7 +46,25 @@ struct Fixture {
     o.progress = false;
     stats = (dir / "stats.safetensors").string();
     calibrate(m, toks, o, stats);
+    // A llama2.c-style tokenizer.bin of single characters, so the directory has a tokenizer (AWQ's search
+    // tokenizes calibration text), and that text.
+    std::ofstream tb(dir / "model" / "tokenizer.bin", std::ios::binary);
+    const int32_t max_len = 1;
+    tb.write(reinterpret_cast<const char*>(&max_len), 4);
+    for (int i = 0; i < cfg.vocab_size; ++i) {
+      const float score = 0.f;
+      const int32_t len = 1;
+      const char ch = (char)(i < 3 ? '?' : 32 + (i - 3));
+      tb.write(reinterpret_cast<const char*>(&score), 4);
+      tb.write(reinterpret_cast<const char*>(&len), 4);
+      tb.write(&ch, 1);
+    }
+    tb.close();
+    calib_text = (dir / "calib.txt").string();
+    std::ofstream(calib_text) << "the quick brown fox jumps over the lazy dog; 0123456789 THE QUICK BROWN FOX!\n"
+                                 "pack my box with five dozen liquor jugs. how vexingly quick daft zebras jump.\n";
   }
+  std::string calib_text;
   ~Fixture() { fs::remove_all(dir); }
 };
 
@@ -98,6 +117,10 @@ TEST(QuantizeE2E, EveryMethodWritesALoadableDirectory) {
   QuantOptions sq_static = mk("smoothquant", 8);
   sq_static.act_quant = "per_tensor_static";
   cases.push_back({sq_static, ".act_scale", 0.1});
+  QuantOptions awq = mk("awq", 4);
+  awq.calib_data = {fx().calib_text};
+  awq.calib_ctx = 32;
+  cases.push_back({awq, ".qzeros", 0.25});
   for (auto& c : cases) {
     c.o.stats_path = fx().stats;
     const fs::path out = fx().dir / (c.o.method + std::to_string(c.o.bits) + c.o.act_quant);
@@ -112,7 +135,7 @@ TEST(QuantizeE2E, EveryMethodWritesALoadableDirectory) {
     EXPECT_LT(e, c.max_rel) << c.o.method << " " << c.o.bits;
     EXPECT_GT(e, 0.0) << c.o.method << " must actually change the weights";
     EXPECT_GT(r.bpw_linear, c.o.bits);
-    if (c.o.method == "smoothquant")  // smoothing rescales the norms in front of q/k/v and gate/up
+    if (c.o.method == "smoothquant" || c.o.method == "awq")  // smoothing / AWQ scales rescales the norms in front of q/k/v and gate/up
       EXPECT_EQ(ck->require("model.layers.0.input_layernorm.weight").dtype, DType::F32);
     // Upper bound: the indices, plus at most one fp16 table of 2^bits entries per row (SqueezeLLM's LUT; far
     // more than two fp16 per group), plus the sparse part (an int32 row pointer per row, 48 bits per entry
