@@ -28,6 +28,7 @@ Action add_inspect(CLI::App& app);
 Action add_bench(CLI::App& app);
 Action add_quantize(CLI::App& app);
 Action add_calibrate(CLI::App& app);
+Action add_compare(CLI::App& app);
 
 // Loads a model and its tokenizer, with a one-line note on stderr.
 struct LoadedModel {

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   reg(cli::add_bench);
   reg(cli::add_calibrate);
   reg(cli::add_quantize);
+  reg(cli::add_compare);
 
   try {
     app.parse(argc, argv);
