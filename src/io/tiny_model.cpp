@@ -241,4 +241,20 @@ void write_tiny_llama2c(const std::string& path, const ModelConfig& c, uint64_t 
   f.commit();
 }
 
+void write_tiny_char_tokenizer(const std::string& path, int vocab_size) {
+  std::string bytes;
+  auto put = [&](const void* p, size_t n) { bytes.append(static_cast<const char*>(p), n); };
+  const int32_t max_len = 1;
+  put(&max_len, 4);
+  for (int i = 0; i < vocab_size; ++i) {
+    const float score = 0.f;
+    const int32_t len = 1;
+    const char ch = (char)(i < 3 ? '?' : 32 + (i - 3));
+    put(&score, 4);
+    put(&len, 4);
+    put(&ch, 1);
+  }
+  write_file_atomic(path, bytes);
+}
+
 }  // namespace sqz

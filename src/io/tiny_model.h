@@ -28,6 +28,10 @@ std::vector<TinyTensor> tiny_model_weights(const ModelConfig& cfg, uint64_t seed
 // std::normal_distribution).
 std::vector<float> tiny_normal(size_t n, uint64_t seed, float scale);
 
+// A llama2.c tokenizer.bin whose tokens are single characters (ids 0-2 "?", then ' ', '!', ...), so a tiny
+// checkpoint can tokenize text in tests.
+void write_tiny_char_tokenizer(const std::string& path, int vocab_size);
+
 // Writes DIR/config.json and DIR/model.safetensors (every tensor in `dtype`: F32, F16 or BF16). Creates DIR.
 void write_tiny_hf_model(const std::string& dir, const ModelConfig& cfg, uint64_t seed, DType dtype = DType::F32);
 

@@ -23,19 +23,7 @@ TEST(Compare, WritesTheReportAndReusesRows) {
   c.vocab_size = 96;
   c.max_seq_len = 128;
   write_tiny_hf_model((d / "m").string(), c, 4, DType::F16);
-  {
-    std::ofstream tb(d / "m" / "tokenizer.bin", std::ios::binary);
-    const int32_t max_len = 1;
-    tb.write(reinterpret_cast<const char*>(&max_len), 4);
-    for (int i = 0; i < c.vocab_size; ++i) {
-      const float score = 0.f;
-      const int32_t len = 1;
-      const char ch = (char)(i < 3 ? '?' : 32 + (i - 3));
-      tb.write(reinterpret_cast<const char*>(&score), 4);
-      tb.write(reinterpret_cast<const char*>(&len), 4);
-      tb.write(&ch, 1);
-    }
-  }
+  write_tiny_char_tokenizer((d / "m" / "tokenizer.bin").string(), c.vocab_size);
   std::string text;
   for (int i = 0; i < 40; ++i) text += "the quick brown fox jumps over the lazy dog " + std::to_string(i) + "\n";
   std::ofstream(d / "eval.txt") << text;

@@ -48,18 +48,7 @@ struct Fixture {
     calibrate(m, toks, o, stats);
     // A llama2.c-style tokenizer.bin of single characters, so the directory has a tokenizer (AWQ's search
     // tokenizes calibration text), and that text.
-    std::ofstream tb(dir / "model" / "tokenizer.bin", std::ios::binary);
-    const int32_t max_len = 1;
-    tb.write(reinterpret_cast<const char*>(&max_len), 4);
-    for (int i = 0; i < cfg.vocab_size; ++i) {
-      const float score = 0.f;
-      const int32_t len = 1;
-      const char ch = (char)(i < 3 ? '?' : 32 + (i - 3));
-      tb.write(reinterpret_cast<const char*>(&score), 4);
-      tb.write(reinterpret_cast<const char*>(&len), 4);
-      tb.write(&ch, 1);
-    }
-    tb.close();
+    write_tiny_char_tokenizer((dir / "model" / "tokenizer.bin").string(), cfg.vocab_size);
     calib_text = (dir / "calib.txt").string();
     std::ofstream(calib_text) << "the quick brown fox jumps over the lazy dog; 0123456789 THE QUICK BROWN FOX!\n"
                                  "pack my box with five dozen liquor jugs. how vexingly quick daft zebras jump.\n";
