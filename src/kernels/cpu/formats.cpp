@@ -1,4 +1,7 @@
-// Scalar reference implementations of the packed formats (kernels/cpu/formats.h).
+// Packed formats (kernels/cpu/formats.h): index packing, the scalar references, and the public kernels,
+// which split rows across threads and run the row kernels of the active ISA (kernels/cpu/ops.h).
+#include "kernels/cpu/formats.h"
+
 #include <cblas.h>
 
 #include <algorithm>
@@ -9,11 +12,19 @@
 #include "core/error.h"
 #include "core/half.h"
 #include "core/threads.h"
-#include "kernels/cpu/formats.h"
-#include "kernels/cpu/isa.h"
-#include "kernels/cpu/simd_avx512.h"
+#include "kernels/cpu/ops.h"
+#include "kernels/cpu/tuning.h"
 
 namespace sqz::kernels {
+
+KernelTuning& kernel_tuning() {
+  static KernelTuning t;
+  return t;
+}
+
+using detail::ops;
+using detail::RowOps;
+using detail::scalar_ops;
 
 const float kNf4Codebook[16] = {-1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
                                 -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
@@ -30,6 +41,9 @@ int64_t packed_words_per_row(int bits, int64_t cols) {
   }
 }
 
+// 3-bit: per block of 32 indices (3 words): word 0 = low two bits of indices 0..15 (index j at bits 2j,
+// 2j+1), word 1 = the same for indices 16..31, word 2 = bit 2 of all 32 (index j at bit j). The others:
+// index c at bits bits*(c mod (32/bits)) of word c / (32/bits).
 void pack_row(int bits, const uint8_t* idx, int64_t cols, uint32_t* out) {
   std::memset(out, 0, (size_t)packed_words_per_row(bits, cols) * 4);
   if (bits == 3) {
@@ -62,53 +76,71 @@ void unpack_row(int bits, const uint32_t* in, int64_t cols, uint8_t* idx) {
 
 namespace {
 
-// Multiplies n tokens by a matrix given by a row dequantizer: tiles of rows are expanded to fp32 and
-// handed to sgemm (writing those output columns).
+bool use_row_kernels(int64_t n) { return n <= kernel_tuning().row_kernel_max_tokens; }
+
+// Runs fn(r0, r1) over contiguous row ranges, one per thread, of equal cost where row r costs row_cost
+// plus nz_cost per entry of row_ptr's sparse row (so a CSR part is balanced by its entries, not by rows).
+template <typename Fn>
+void parallel_rows(int64_t rows, int64_t work, double row_cost, const int32_t* row_ptr, double nz_cost, Fn&& fn) {
+  if (rows <= 0) return;
+  const int nt = (int)std::min<int64_t>(num_threads(), rows);
+  if (nt <= 1 || work < kernel_tuning().parallel_min_work) {
+    fn(int64_t{0}, rows);
+    return;
+  }
+  auto cost = [&](int64_t r) { return row_cost * (double)r + (row_ptr ? nz_cost * (double)row_ptr[r] : 0.0); };
+  const double total = cost(rows);
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num(), T = omp_get_num_threads();
+    // First row whose prefix cost reaches the thread's share.
+    auto split = [&](int k) -> int64_t {
+      if (k <= 0) return 0;
+      if (k >= T) return rows;
+      const double target = total * k / T;
+      int64_t lo = 0, hi = rows;
+      while (lo < hi) {
+        const int64_t mid = (lo + hi) / 2;
+        if (cost(mid) < target) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
+    const int64_t b = split(t), e = split(t + 1);
+    if (b < e) fn(b, e);
+  }
+}
+
+template <typename Fn>
+void parallel_rows(int64_t rows, int64_t work, Fn&& fn) {
+  parallel_rows(rows, work, 1.0, nullptr, 0.0, fn);
+}
+
+// Multiplies n tokens by a matrix given by a row-range dequantizer: tiles of rows are expanded to fp32
+// (in parallel) and handed to sgemm (OpenBLAS threads), which writes those output columns.
 template <typename Dequant>
 void gemm_by_tiles(int64_t rows, int64_t cols, const float* X, int64_t n, float* Y, Dequant&& deq) {
-  const int64_t tile = std::max<int64_t>(16, (1 << 18) / std::max<int64_t>(cols, 1));
-  std::vector<float> buf((size_t)(std::min(tile, rows) * cols));
+  const int64_t tile = std::min(rows, std::max<int64_t>(64, (int64_t{1} << 20) / std::max<int64_t>(cols, 1)));
+  static thread_local std::vector<float> buf;
+  if (buf.size() < (size_t)(tile * cols)) buf.resize((size_t)(tile * cols));
   for (int64_t r0 = 0; r0 < rows; r0 += tile) {
     const int64_t r1 = std::min(rows, r0 + tile);
-    deq(r0, r1, buf.data());
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)(r1 - r0), (int)cols, 1.0f, X, (int)cols,
-                buf.data(), (int)cols, 0.0f, Y + r0, (int)rows);
+    float* b = buf.data();
+    parallel_rows(r1 - r0, (r1 - r0) * cols, [&](int64_t a, int64_t e) { deq(r0 + a, r0 + e, b + a * cols); });
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)(r1 - r0), (int)cols, 1.0f, X, (int)cols, b,
+                (int)cols, 0.0f, Y + r0, (int)rows);
   }
 }
 
-// y = W x for a matrix given by a row dequantizer, parallel over rows.
-template <typename Dequant>
-void gemv_by_rows(int64_t rows, int64_t cols, const float* x, float* y, Dequant&& deq) {
-  parallel_for(rows, 8, [&](int64_t r0, int64_t r1) {
-    std::vector<float> w((size_t)cols);
-    for (int64_t r = r0; r < r1; ++r) {
-      deq(r, r + 1, w.data());
-      float acc = 0.f;
-      for (int64_t c = 0; c < cols; ++c) acc += w[(size_t)c] * x[c];
-      y[r] = acc;
-    }
-  });
+// Y[t, :] for all n tokens through the row kernels, rows split across threads.
+template <typename RowFn>
+void rows_by_passes(int64_t rows, int64_t cols, int64_t n, const float* X, float* Y, double row_cost,
+                    const int32_t* row_ptr, double nz_cost, RowFn&& fn) {
+  parallel_rows(rows, rows * cols * n, row_cost, row_ptr, nz_cost,
+                [&](int64_t r0, int64_t r1) { fn(r0, r1, X, n, Y); });
 }
 
-}  // namespace
-
-void lut_dequant_rows(const LutMatrix& w, int64_t r0, int64_t r1, float* out) {
-  const int64_t words = packed_words_per_row(w.bits, w.cols);
-  std::vector<uint8_t> idx((size_t)w.cols);
-  for (int64_t r = r0; r < r1; ++r) {
-    unpack_row(w.bits, w.packed + r * words, w.cols, idx.data());
-    const uint16_t* lut = w.lut + (r << w.bits);
-    float* o = out + (r - r0) * w.cols;
-    for (int64_t c = 0; c < w.cols; ++c) o[c] = fp16_to_f32(lut[idx[(size_t)c]]);
-  }
-}
-
-void csr_add_rows(const CsrMatrix& s, int64_t r0, int64_t r1, float* out) {
-  for (int64_t r = r0; r < r1; ++r)
-    for (int32_t i = s.row_ptr[r]; i < s.row_ptr[r + 1]; ++i) out[(r - r0) * s.cols + s.col_idx[i]] += fp16_to_f32(s.values[i]);
-}
-
-static void csr_gemv_add(const CsrMatrix& s, const float* x, float* y) {
+void csr_gemv_add(const CsrMatrix& s, const float* x, float* y) {
   for (int64_t r = 0; r < s.rows; ++r) {
     float acc = 0.f;
     for (int32_t i = s.row_ptr[r]; i < s.row_ptr[r + 1]; ++i) acc += fp16_to_f32(s.values[i]) * x[s.col_idx[i]];
@@ -116,133 +148,130 @@ static void csr_gemv_add(const CsrMatrix& s, const float* x, float* y) {
   }
 }
 
+bool lut_simd_bits(int bits) { return bits == 2 || bits == 3 || bits == 4; }
+
+// The row kernels of the active ISA when they handle this bit width, else the scalar ones.
+const RowOps& ops_for_bits(int bits) { return lut_simd_bits(bits) ? ops() : scalar_ops(); }
+
+}  // namespace
+
+// ---- LUT (SqueezeLLM) ----
+
+void lut_dequant_rows(const LutMatrix& w, int64_t r0, int64_t r1, float* out) {
+  const RowOps& o = ops_for_bits(w.bits);
+  parallel_rows(r1 - r0, (r1 - r0) * w.cols, [&](int64_t a, int64_t b) { o.lut_dequant(w, r0 + a, r0 + b, out + a * w.cols); });
+}
+
+void csr_add_rows(const CsrMatrix& s, int64_t r0, int64_t r1, float* out) {
+  for (int64_t r = r0; r < r1; ++r)
+    for (int32_t i = s.row_ptr[r]; i < s.row_ptr[r + 1]; ++i) out[(r - r0) * s.cols + s.col_idx[i]] += fp16_to_f32(s.values[i]);
+}
+
 void lut_gemv_ref(const LutMatrix& w, const CsrMatrix* sparse, const float* x, float* y) {
-  std::vector<float> row((size_t)w.cols);
-  for (int64_t r = 0; r < w.rows; ++r) {
-    lut_dequant_rows(w, r, r + 1, row.data());
-    float acc = 0.f;
-    for (int64_t c = 0; c < w.cols; ++c) acc += row[(size_t)c] * x[c];
-    y[r] = acc;
-  }
+  scalar_ops().lut_rows(w, nullptr, 0, w.rows, x, 1, y, w.rows);
   if (sparse) csr_gemv_add(*sparse, x, y);
+}
+
+static void lut_rows_parallel(const LutMatrix& w, const CsrMatrix* sparse, const float* X, int64_t n, float* Y) {
+  const RowOps& o = ops_for_bits(w.bits);
+  // Cost in bytes read: the packed row and its LUT; a sparse entry reads 6 bytes plus a gathered x.
+  const double row_cost = (double)detail::words_per_row(w.bits, w.cols) * 4 + (double)(2 << w.bits);
+  rows_by_passes(w.rows, w.cols, n, X, Y, row_cost, sparse ? sparse->row_ptr : nullptr, 12.0,
+                 [&](int64_t r0, int64_t r1, const float* Xp, int64_t k, float* Yp) {
+                   o.lut_rows(w, sparse, r0, r1, Xp, k, Yp, w.rows);
+                 });
 }
 
 void lut_gemv(const LutMatrix& w, const CsrMatrix* sparse, const float* x, float* y) {
-  if (active_isa() == Isa::Avx512 && (w.bits == 3 || w.bits == 4)) {
-    const int64_t words = packed_words_per_row(w.bits, w.cols);
-    parallel_for(w.rows, 64, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) y[r] = avx512::lut_row_dot(w.bits, w.packed + r * words, w.lut + (r << w.bits), w.cols, x);
-    });
-  } else {
-    gemv_by_rows(w.rows, w.cols, x, y, [&](int64_t a, int64_t b, float* o) { lut_dequant_rows(w, a, b, o); });
-  }
-  if (sparse) csr_gemv_add(*sparse, x, y);
+  lut_rows_parallel(w, sparse, x, 1, y);
 }
 
 void lut_gemm(const LutMatrix& w, const CsrMatrix* sparse, const float* X, int64_t n, float* Y) {
-  gemm_by_tiles(w.rows, w.cols, X, n, Y, [&](int64_t a, int64_t b, float* o) {
-    lut_dequant_rows(w, a, b, o);
-    if (sparse) csr_add_rows(*sparse, a, b, o);
+  if (use_row_kernels(n)) {
+    lut_rows_parallel(w, sparse, X, n, Y);
+    return;
+  }
+  const RowOps& o = ops_for_bits(w.bits);
+  gemm_by_tiles(w.rows, w.cols, X, n, Y, [&](int64_t a, int64_t b, float* out) {
+    o.lut_dequant(w, a, b, out);
+    if (sparse) csr_add_rows(*sparse, a, b, out);
   });
 }
+
+// ---- uniform groups (RTN / GPTQ / AWQ) ----
 
 int64_t GroupMatrix::n_groups() const { return (cols + group - 1) / group; }
 
 void group_dequant_rows(const GroupMatrix& w, int64_t r0, int64_t r1, float* out) {
-  const int64_t words = packed_words_per_row(w.bits, w.cols), ng = w.n_groups();
-  std::vector<uint8_t> q((size_t)w.cols);
-  for (int64_t r = r0; r < r1; ++r) {
-    unpack_row(w.bits, w.packed + r * words, w.cols, q.data());
-    float* o = out + (r - r0) * w.cols;
-    for (int64_t c = 0; c < w.cols; ++c) {
-      const int64_t g = w.g_idx ? w.g_idx[c] : c / w.group;
-      const float s = fp16_to_f32(w.scales[r * ng + g]), z = fp16_to_f32(w.zeros[r * ng + g]);
-      o[c] = ((float)q[(size_t)c] - z) * s;
-    }
-  }
+  const RowOps& o = ops_for_bits(w.bits);
+  parallel_rows(r1 - r0, (r1 - r0) * w.cols, [&](int64_t a, int64_t b) { o.group_dequant(w, r0 + a, r0 + b, out + a * w.cols); });
 }
 
-void group_gemv_ref(const GroupMatrix& w, const float* x, float* y) {
-  std::vector<float> row((size_t)w.cols);
-  for (int64_t r = 0; r < w.rows; ++r) {
-    group_dequant_rows(w, r, r + 1, row.data());
-    float acc = 0.f;
-    for (int64_t c = 0; c < w.cols; ++c) acc += row[(size_t)c] * x[c];
-    y[r] = acc;
-  }
-}
-void group_gemv(const GroupMatrix& w, const float* x, float* y) {
-  if (w.g_idx) {
-    gemv_by_rows(w.rows, w.cols, x, y, [&](int64_t a, int64_t b, float* o) { group_dequant_rows(w, a, b, o); });
-    return;
-  }
-  // sum_c (q_c - z) s x_c = s (sum_c q_c x_c - z sum_c x_c) per group: the sums of x are shared by every row.
-  const int64_t ng = w.n_groups(), words = packed_words_per_row(w.bits, w.cols);
-  std::vector<float> xsum((size_t)ng, 0.f);
-  for (int64_t c = 0; c < w.cols; ++c) xsum[(size_t)(c / w.group)] += x[c];
-  parallel_for(w.rows, 16, [&](int64_t r0, int64_t r1) {
-    std::vector<uint8_t> q((size_t)w.cols);
-    for (int64_t r = r0; r < r1; ++r) {
-      unpack_row(w.bits, w.packed + r * words, w.cols, q.data());
-      float acc = 0.f;
-      for (int64_t g = 0; g < ng; ++g) {
-        const int64_t c0 = g * w.group, c1 = std::min(w.cols, c0 + w.group);
-        float qx = 0.f;
-        for (int64_t c = c0; c < c1; ++c) qx += (float)q[(size_t)c] * x[c];
-        acc += fp16_to_f32(w.scales[r * ng + g]) * (qx - fp16_to_f32(w.zeros[r * ng + g]) * xsum[(size_t)g]);
-      }
-      y[r] = acc;
-    }
+void group_gemv_ref(const GroupMatrix& w, const float* x, float* y) { scalar_ops().group_rows(w, 0, w.rows, x, 1, y, w.rows); }
+
+static void group_rows_parallel(const GroupMatrix& w, const float* X, int64_t n, float* Y) {
+  const RowOps& o = ops_for_bits(w.bits);
+  rows_by_passes(w.rows, w.cols, n, X, Y, 1.0, nullptr, 0.0, [&](int64_t r0, int64_t r1, const float* Xp, int64_t k, float* Yp) {
+    o.group_rows(w, r0, r1, Xp, k, Yp, w.rows);
   });
 }
+
+void group_gemv(const GroupMatrix& w, const float* x, float* y) { group_rows_parallel(w, x, 1, y); }
+
 void group_gemm(const GroupMatrix& w, const float* X, int64_t n, float* Y) {
-  gemm_by_tiles(w.rows, w.cols, X, n, Y, [&](int64_t a, int64_t b, float* o) { group_dequant_rows(w, a, b, o); });
+  if (use_row_kernels(n)) {
+    group_rows_parallel(w, X, n, Y);
+    return;
+  }
+  const RowOps& o = ops_for_bits(w.bits);
+  gemm_by_tiles(w.rows, w.cols, X, n, Y, [&](int64_t a, int64_t b, float* out) { o.group_dequant(w, a, b, out); });
 }
 
+// ---- NF4 ----
+
 void nf4_dequant_rows(const Nf4Matrix& w, int64_t r0, int64_t r1, float* out) {
-  const int64_t words = packed_words_per_row(4, w.cols);
-  std::vector<uint8_t> q((size_t)w.cols);
-  for (int64_t r = r0; r < r1; ++r) {
-    unpack_row(4, w.packed + r * words, w.cols, q.data());
-    float* o = out + (r - r0) * w.cols;
-    for (int64_t c = 0; c < w.cols; ++c) o[c] = kNf4Codebook[q[(size_t)c]] * w.absmax[(r * w.cols + c) / w.block];
-  }
+  const RowOps& o = ops();
+  parallel_rows(r1 - r0, (r1 - r0) * w.cols, [&](int64_t a, int64_t b) { o.nf4_dequant(w, r0 + a, r0 + b, out + a * w.cols); });
 }
-void nf4_gemv_ref(const Nf4Matrix& w, const float* x, float* y) {
-  std::vector<float> row((size_t)w.cols);
-  for (int64_t r = 0; r < w.rows; ++r) {
-    nf4_dequant_rows(w, r, r + 1, row.data());
-    float acc = 0.f;
-    for (int64_t c = 0; c < w.cols; ++c) acc += row[(size_t)c] * x[c];
-    y[r] = acc;
-  }
+
+void nf4_gemv_ref(const Nf4Matrix& w, const float* x, float* y) { scalar_ops().nf4_rows(w, 0, w.rows, x, 1, y, w.rows); }
+
+static void nf4_rows_parallel(const Nf4Matrix& w, const float* X, int64_t n, float* Y) {
+  const RowOps& o = ops();
+  rows_by_passes(w.rows, w.cols, n, X, Y, 1.0, nullptr, 0.0, [&](int64_t r0, int64_t r1, const float* Xp, int64_t k, float* Yp) {
+    o.nf4_rows(w, r0, r1, Xp, k, Yp, w.rows);
+  });
 }
-void nf4_gemv(const Nf4Matrix& w, const float* x, float* y) {
-  gemv_by_rows(w.rows, w.cols, x, y, [&](int64_t a, int64_t b, float* o) { nf4_dequant_rows(w, a, b, o); });
-}
+
+void nf4_gemv(const Nf4Matrix& w, const float* x, float* y) { nf4_rows_parallel(w, x, 1, y); }
+
 void nf4_gemm(const Nf4Matrix& w, const float* X, int64_t n, float* Y) {
-  gemm_by_tiles(w.rows, w.cols, X, n, Y, [&](int64_t a, int64_t b, float* o) { nf4_dequant_rows(w, a, b, o); });
+  if (use_row_kernels(n)) {
+    nf4_rows_parallel(w, X, n, Y);
+    return;
+  }
+  const RowOps& o = ops();
+  gemm_by_tiles(w.rows, w.cols, X, n, Y, [&](int64_t a, int64_t b, float* out) { o.nf4_dequant(w, a, b, out); });
 }
+
+// ---- W8A8 ----
 
 void quantize_activations(const float* X, int64_t n, int64_t cols, ActQuant mode, float static_scale, int8_t* q,
                           float* scales) {
+  const RowOps& o = ops();
   float tensor_scale = static_scale;
   if (mode == ActQuant::PerTensorDynamic) {
-    float m = 0.f;
-    for (int64_t i = 0; i < n * cols; ++i) m = std::max(m, std::fabs(X[i]));
+    const float m = o.absmax(X, n * cols);
     tensor_scale = m > 0 ? m / 127.f : 1.f;
   }
   for (int64_t t = 0; t < n; ++t) {
     float s = tensor_scale;
     if (mode == ActQuant::PerToken) {
-      float m = 0.f;
-      for (int64_t c = 0; c < cols; ++c) m = std::max(m, std::fabs(X[t * cols + c]));
+      const float m = o.absmax(X + t * cols, cols);
       s = m > 0 ? m / 127.f : 1.f;
     }
     scales[t] = s;
-    const float inv = 1.f / s;
-    for (int64_t c = 0; c < cols; ++c)
-      q[t * cols + c] = (int8_t)std::clamp(std::nearbyint(X[t * cols + c] * inv), -127.f, 127.f);
+    o.quantize_i8(X + t * cols, cols, 1.f / s, q + t * cols);
   }
 }
 
@@ -255,20 +284,24 @@ void w8a8_gemm_ref(const Int8Matrix& w, const int8_t* Xq, const float* xs, int64
     }
 }
 
+void w8a8_gemm_q(const Int8Matrix& w, const int8_t* Xq, const float* xs, int64_t n, float* Y) {
+  std::vector<int32_t> xsum((size_t)n);
+  for (int64_t t = 0; t < n; ++t) {
+    int32_t s = 0;
+    for (int64_t c = 0; c < w.cols; ++c) s += Xq[t * w.cols + c];
+    xsum[(size_t)t] = s;
+  }
+  const RowOps& o = ops();
+  parallel_rows(w.rows, w.rows * w.cols * n, [&](int64_t r0, int64_t r1) { o.i8_rows(w, r0, r1, Xq, xsum.data(), xs, n, Y); });
+}
+
 void w8a8_gemm(const Int8Matrix& w, const float* X, int64_t n, ActQuant mode, float static_scale, float* Y) {
-  std::vector<int8_t> q((size_t)(n * w.cols));
-  std::vector<float> s((size_t)n);
+  static thread_local std::vector<int8_t> q;
+  static thread_local std::vector<float> s;
+  q.resize((size_t)(n * w.cols));
+  s.resize((size_t)n);
   quantize_activations(X, n, w.cols, mode, static_scale, q.data(), s.data());
-  parallel_for(w.rows, 8, [&](int64_t r0, int64_t r1) {
-    for (int64_t t = 0; t < n; ++t)
-      for (int64_t r = r0; r < r1; ++r) {
-        int32_t acc = 0;
-        const int8_t* wr = w.q + r * w.cols;
-        const int8_t* xr = q.data() + t * w.cols;
-        for (int64_t c = 0; c < w.cols; ++c) acc += (int32_t)xr[c] * (int32_t)wr[c];
-        Y[t * w.rows + r] = (float)acc * s[(size_t)t] * w.scale[r];
-      }
-  });
+  w8a8_gemm_q(w, q.data(), s.data(), n, Y);
 }
 
 }  // namespace sqz::kernels

@@ -86,6 +86,9 @@ enum class ActQuant { PerToken, PerTensorDynamic, PerTensorStatic };
 void quantize_activations(const float* X, int64_t n, int64_t cols, ActQuant mode, float static_scale,
                           int8_t* q, float* scales);
 void w8a8_gemm(const Int8Matrix& w, const float* X, int64_t n, ActQuant mode, float static_scale, float* Y);
+// The same product from already-quantized activations (Xq[n, cols], one scale per token); equal to
+// w8a8_gemm_ref bit for bit.
+void w8a8_gemm_q(const Int8Matrix& w, const int8_t* Xq, const float* x_scales, int64_t n, float* Y);
 // Exact integer reference: int32 dot products of already-quantized activations.
 void w8a8_gemm_ref(const Int8Matrix& w, const int8_t* Xq, const float* x_scales, int64_t n, float* Y);
 
