@@ -16,6 +16,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include "core/half.h"
@@ -456,6 +458,13 @@ int main(int argc, char** argv) {
   }
   const char* t = std::getenv("SQZ_BENCH_THREADS");
   set_num_threads(t ? std::atoi(t) : 2);
+  // Google Benchmark calls each benchmark function several times (iteration-count trials), and each call
+  // builds its >= 256 MiB of matrices anew. Measured: when those came from fresh mmap()ed pages, the first
+  // passes over them ran up to 20x slower on this VM (fp16 GEMV at 4096x4096: 23 ms instead of 0.8 ms),
+  // and with a short --benchmark_min_time they were all that got timed. Keeping freed memory in the heap
+  // (no mmap for big blocks, no trimming) lets every call reuse pages that are already mapped.
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   SummaryReporter reporter;
