@@ -23,6 +23,7 @@
 #include "kernels/cpu/dense.h"
 #include "kernels/cpu/formats.h"
 #include "kernels/cpu/isa.h"
+#include "kernels/cpu/tuning.h"
 
 using namespace sqz;
 using namespace sqz::kernels;
@@ -267,8 +268,27 @@ TEST(Lut, GemvEveryIsaMatchesReferenceWithAndWithoutSparse) {
     }
 }
 
+// Both batched paths, whatever the active ISA's default crossover: the row kernels for every n, and
+// dequantized tiles + sgemm for every n > 1.
+struct BatchedPath {
+  const char* name;
+  int64_t row_kernel_max_tokens;
+};
+constexpr BatchedPath kBatchedPaths[] = {{"row kernels", INT64_MAX}, {"tiles+sgemm", 1}};
+class BatchedPathScope {
+ public:
+  explicit BatchedPathScope(const BatchedPath& p) : saved_(kernel_tuning().row_kernel_max_tokens) {
+    kernel_tuning().row_kernel_max_tokens = p.row_kernel_max_tokens;
+  }
+  ~BatchedPathScope() { kernel_tuning().row_kernel_max_tokens = saved_; }
+
+ private:
+  int64_t saved_;
+};
+
 TEST(Lut, GemmEveryIsaAndBatchSizeMatchesPerTokenReference) {
-  // n <= 8 runs the multi-token row kernels (1-4 tokens per pass), larger n dequantizes tiles for sgemm.
+  // Each n through both batched paths: the multi-token row kernels (1-4 tokens per pass) and dequantized
+  // tiles for sgemm.
   // 3000 columns cross the AVX-512 kernels' column chunks (x of 4 tokens kept in L1).
   for (int bits : {3, 4, 2})
     for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{7, 33}, {40, 100}, {130, 1031}, {1, 64}, {9, 3000}, {6, 3008}}) {
@@ -284,16 +304,19 @@ TEST(Lut, GemmEveryIsaAndBatchSizeMatchesPerTokenReference) {
         std::vector<float> Xbuf((size_t)(n * cols) + 16);
         float* Xa = Xbuf.data() + (16 - reinterpret_cast<uintptr_t>(Xbuf.data()) / 4 % 16) % 16;
         std::copy(X.begin(), X.end(), Xa);
-        for (Isa isa : supported_isas()) {
-          IsaScope pin(isa);
-          for (const float* Xp : {X.data(), (const float*)Xa}) {
-            std::vector<float> got((size_t)(n * rows), NAN);
-            lut_gemm(L.m, &S.m, Xp, n, got.data());
-            expect_close(got, want, scale,
-                         label(isa, "lut_gemm bits " + std::to_string(bits) + " " + std::to_string(rows) + "x" +
-                                        std::to_string(cols) + " n " + std::to_string(n) + (Xp == Xa ? " aligned" : "")));
+        for (Isa isa : supported_isas())
+          for (const BatchedPath& path : kBatchedPaths) {
+            IsaScope pin(isa);
+            BatchedPathScope use(path);
+            for (const float* Xp : {X.data(), (const float*)Xa}) {
+              std::vector<float> got((size_t)(n * rows), NAN);
+              lut_gemm(L.m, &S.m, Xp, n, got.data());
+              expect_close(got, want, scale,
+                           label(isa, "lut_gemm bits " + std::to_string(bits) + " " + std::to_string(rows) + "x" +
+                                          std::to_string(cols) + " n " + std::to_string(n) + (Xp == Xa ? " aligned" : "") +
+                                          " " + path.name));
+            }
           }
-        }
       }
     }
 }
@@ -380,13 +403,15 @@ TEST(Group, GemvAndGemmEveryIsaMatchReference) {
       const std::string what = "group bits " + std::to_string(gc.bits) + " group " + std::to_string(gc.group) + " " +
                                std::to_string(gc.rows) + "x" + std::to_string(gc.cols) + (gc.act_order ? " g_idx" : "") +
                                " n " + std::to_string(n);
-      for (Isa isa : supported_isas()) {
-        IsaScope pin(isa);
-        std::vector<float> got((size_t)(n * gc.rows), NAN);
-        if (n == 1) group_gemv(G.m, X.data(), got.data());
-        else group_gemm(G.m, X.data(), n, got.data());
-        expect_close(got, want, scale, label(isa, what));
-      }
+      for (Isa isa : supported_isas())
+        for (const BatchedPath& path : kBatchedPaths) {
+          IsaScope pin(isa);
+          BatchedPathScope use(path);
+          std::vector<float> got((size_t)(n * gc.rows), NAN);
+          if (n == 1) group_gemv(G.m, X.data(), got.data());
+          else group_gemm(G.m, X.data(), n, got.data());
+          expect_close(got, want, scale, label(isa, what + " " + path.name));
+        }
     }
   }
 }
@@ -429,13 +454,15 @@ TEST(Nf4, DequantGemvGemmEveryIsaMatchReference) {
       const auto scale = abs_products(W, rows, cols, X, n);
       std::vector<float> want((size_t)(n * rows));
       for (int64_t t = 0; t < n; ++t) nf4_gemv_ref(m, X.data() + t * cols, want.data() + t * rows);
-      for (Isa isa : supported_isas()) {
-        IsaScope pin(isa);
-        std::vector<float> got((size_t)(n * rows), NAN);
-        if (n == 1) nf4_gemv(m, X.data(), got.data());
-        else nf4_gemm(m, X.data(), n, got.data());
-        expect_close(got, want, scale, label(isa, what + " n " + std::to_string(n)));
-      }
+      for (Isa isa : supported_isas())
+        for (const BatchedPath& path : kBatchedPaths) {
+          IsaScope pin(isa);
+          BatchedPathScope use(path);
+          std::vector<float> got((size_t)(n * rows), NAN);
+          if (n == 1) nf4_gemv(m, X.data(), got.data());
+          else nf4_gemm(m, X.data(), n, got.data());
+          expect_close(got, want, scale, label(isa, what + " n " + std::to_string(n) + " " + path.name));
+        }
     }
   }
 }

@@ -5,6 +5,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -20,6 +21,14 @@ namespace sqz::kernels {
 KernelTuning& kernel_tuning() {
   static KernelTuning t;
   return t;
+}
+
+int64_t row_kernel_max_tokens_for(Isa isa) {
+  switch (isa) {
+    case Isa::Avx512: return INT64_MAX;
+    case Isa::Avx2: return 32;
+    default: return 1;
+  }
 }
 
 using detail::ops;
@@ -76,7 +85,10 @@ void unpack_row(int bits, const uint32_t* in, int64_t cols, uint8_t* idx) {
 
 namespace {
 
-bool use_row_kernels(int64_t n) { return n <= kernel_tuning().row_kernel_max_tokens; }
+bool use_row_kernels(int64_t n) {
+  const int64_t max = kernel_tuning().row_kernel_max_tokens;
+  return n <= (max >= 0 ? max : row_kernel_max_tokens_for(active_isa()));
+}
 
 // Runs fn(r0, r1) over contiguous row ranges, one per thread, of equal cost where row r costs row_cost
 // plus nz_cost per entry of row_ptr's sparse row (so a CSR part is balanced by its entries, not by rows).
