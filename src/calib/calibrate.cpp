@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -64,10 +65,11 @@ uint64_t splitmix64(uint64_t& s) {
   return z ^ (z >> 31);
 }
 
-// Running sums for one (layer, input): X^T X in double, max |x| and sum |x| per channel.
+// Running sums for one (layer, input): X^T X in double (in the mapped scratch file), max |x| and sum |x|
+// per channel.
 struct InputStats {
   int64_t dim = 0, rows = 0;
-  std::vector<double> xtx;
+  double* xtx = nullptr;
   std::vector<float> absmax;
   std::vector<double> abssum;
 };
@@ -104,6 +106,65 @@ CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, c
   SQZ_CHECK(opt.fisher || opt.hessian || opt.act, "no statistics requested");
   const std::vector<int64_t> starts = sample_windows((int64_t)tokens.size(), opt.ctx, opt.nsamples, opt.seed);
 
+  // The output is laid out before the first window (every shape follows from the model) and mapped, so
+  // the Fisher accumulates straight into the file and no whole-model statistic needs to be resident (see
+  // FisherAccumulator). Tensor order, names and metadata are those SafetensorsWriter used to produce.
+  auto input_dim = [&](int k) -> int64_t {
+    switch ((LinearInput)k) {
+      case LinearInput::Attn: return c.dim;
+      case LinearInput::AttnOut: return c.q_dim();
+      case LinearInput::Mlp: return c.dim;
+      case LinearInput::MlpDown: return c.hidden_dim;
+    }
+    return 0;
+  };
+  std::vector<SafetensorsMappedWriter::Spec> specs;
+  if (opt.fisher) {
+    for (int l = 0; l < c.n_layers; ++l) {
+      const auto lins = model.layers()[(size_t)l].linears();
+      const auto names = layer_linear_names(l);
+      for (int s = 0; s < 7; ++s)
+        specs.push_back({names[(size_t)s] + ".weight", DType::F32,
+                         {lins[(size_t)s]->out_features(), lins[(size_t)s]->in_features()}});
+    }
+    if (!c.tied_embeddings) specs.push_back({"lm_head.weight", DType::F32, {c.vocab_size, c.dim}});
+  }
+  for (int l = 0; l < c.n_layers; ++l)
+    for (int k = 0; k < kNumLinearInputs; ++k) {
+      const std::string base = stats_input_name(l, (LinearInput)k);
+      const int64_t d = input_dim(k);
+      if (opt.hessian) specs.push_back({base + ".hessian", DType::F32, {d, d}});
+      if (opt.act) {
+        specs.push_back({base + ".act_absmax", DType::F32, {d}});
+        specs.push_back({base + ".act_absmean", DType::F32, {d}});
+      }
+    }
+  std::map<std::string, std::string> meta;
+  std::string files;
+  for (const auto& f : opt.data) files += (files.empty() ? "" : ",") + f;
+  std::string kinds = std::string(opt.fisher ? "fisher," : "") + (opt.hessian ? "hessian," : "") + (opt.act ? "act," : "");
+  kinds.pop_back();
+  meta["model"] = opt.model_path;
+  meta["data"] = files;
+  meta["nsamples"] = std::to_string(opt.nsamples);
+  meta["ctx"] = std::to_string(opt.ctx);
+  meta["seed"] = std::to_string(opt.seed);
+  meta["stats"] = kinds;
+  meta["n_tokens"] = std::to_string(opt.nsamples * opt.ctx);
+  meta["sqz_version"] = SQZ_VERSION;
+  SafetensorsMappedWriter out(out_path, specs, meta);
+  // The X^T X sums are kept in double (fp32 would lose the small eigenvalues GPTQ's solve needs) in a scratch
+  // file laid out the same way, never committed (its destructor removes it): for a 7B model they are
+  // 44 GB, so like the Fisher they live in the page cache, one (layer, input) resident at a time.
+  std::unique_ptr<SafetensorsMappedWriter> xtx_sums;
+  if (opt.hessian) {
+    std::vector<SafetensorsMappedWriter::Spec> xtx_specs;
+    for (int l = 0; l < c.n_layers; ++l)
+      for (int k = 0; k < kNumLinearInputs; ++k)
+        xtx_specs.push_back({stats_input_name(l, (LinearInput)k) + ".xtx", DType::F64, {input_dim(k), input_dim(k)}});
+    xtx_sums = std::make_unique<SafetensorsMappedWriter>(out_path + ".xtx", xtx_specs, std::map<std::string, std::string>{});
+  }
+
   // Hessian / activation statistics come from the inference forward pass's linear-input hook.
   std::vector<std::array<InputStats, kNumLinearInputs>> st((size_t)c.n_layers);
   std::vector<double> xd;
@@ -111,16 +172,20 @@ CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, c
   if (opt.hessian || opt.act)
     m.set_input_hook([&](int layer, LinearInput which, const float* X, int64_t n, int64_t d) {
       InputStats& s = st[(size_t)layer][(size_t)which];
+      SQZ_CHECK(d == input_dim((int)which), "calibration: layer {} {} input has {} channels, expected {}", layer,
+                linear_input_name(which), d, input_dim((int)which));
       if (s.dim == 0) {
         s.dim = d;
-        if (opt.hessian) s.xtx.assign((size_t)(d * d), 0.0);
+        if (opt.hessian)  // starts as zeros (a fresh file)
+          s.xtx = reinterpret_cast<double*>(xtx_sums->data(stats_input_name(layer, which) + ".xtx"));
         s.absmax.assign((size_t)d, 0.f);
         s.abssum.assign((size_t)d, 0.0);
       }
       s.rows += n;
       if (opt.hessian) {
         xd.assign(X, X + n * d);
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, 1.0, xd.data(), (int)d, 1.0, s.xtx.data(), (int)d);
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, 1.0, xd.data(), (int)d, 1.0, s.xtx, (int)d);
+        xtx_sums->release(s.xtx, (size_t)(d * d) * sizeof(double));
       }
       for (int64_t t = 0; t < n; ++t)
         for (int64_t i = 0; i < d; ++i) {
@@ -130,12 +195,35 @@ CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, c
         }
     });
 
+  // Fisher: each layer's squared gradients are added into its tensor in the mapped output as soon as the
+  // backward pass has finished that layer, and the pages are released again, so neither a whole-model
+  // gradient nor a resident whole-model accumulator exists. The sums are the same fp32 f += g*g, in the
+  // same order, as accumulating a whole-model Gradients: results are bit-identical to that.
+  struct FisherAccumulator final : GradientSink<float> {
+    SafetensorsMappedWriter* out = nullptr;
+    std::vector<std::array<float*, 7>> layer_fisher;
+    float* lm_head_fisher = nullptr;  // null when tied (the head is the embedding, not a linear weight)
+    void add_squares(float* f, const std::vector<float>& g) {
+      for (size_t k = 0; k < g.size(); ++k) f[k] += g[k] * g[k];
+      out->release(f, g.size() * sizeof(float));
+    }
+    void head(const std::vector<float>& lm_head, const std::vector<float>&) override {
+      if (lm_head_fisher) add_squares(lm_head_fisher, lm_head);
+    }
+    void layer(int l, const Gradients<float>::Layer& g) override {
+      for (int s = 0; s < 7; ++s) add_squares(layer_fisher[(size_t)l][(size_t)s], g.W[s]);
+    }
+  } fisher;
   std::unique_ptr<DenseWeights<float>> dw;
-  std::unique_ptr<Gradients<float>> grad, fisher;
   if (opt.fisher) {
     dw = std::make_unique<DenseWeights<float>>(DenseWeights<float>::from_model(model));
-    grad = std::make_unique<Gradients<float>>(*dw);
-    fisher = std::make_unique<Gradients<float>>(*dw);
+    fisher.out = &out;
+    fisher.layer_fisher.resize((size_t)c.n_layers);
+    for (int l = 0; l < c.n_layers; ++l) {
+      const auto names = layer_linear_names(l);
+      for (int s = 0; s < 7; ++s) fisher.layer_fisher[(size_t)l][(size_t)s] = out.f32(names[(size_t)s] + ".weight");
+    }
+    if (!c.tied_embeddings) fisher.lm_head_fisher = out.f32("lm_head.weight");
   }
 
   CalibReport rep;
@@ -150,15 +238,7 @@ CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, c
       cache.clear();
       model.forward(win, opt.ctx, cache, logits.data(), false);
     }
-    if (opt.fisher) {
-      loss_sum += loss_and_grad<float>(*dw, win, opt.ctx, grad.get());
-      auto acc_sq = [](std::vector<float>& f, const std::vector<float>& g) {
-        for (size_t k = 0; k < f.size(); ++k) f[k] += g[k] * g[k];
-      };
-      for (size_t l = 0; l < grad->layers.size(); ++l)
-        for (int s = 0; s < 7; ++s) acc_sq(fisher->layers[l].W[s], grad->layers[l].W[s]);
-      acc_sq(fisher->lm_head, grad->lm_head);
-    }
+    if (opt.fisher) loss_sum += loss_and_streamed_grad<float>(*dw, win, opt.ctx, fisher);
     rep.tokens += opt.ctx;
     if (opt.progress)
       prog.update(i + 1, fmt::format("{:.0f} tokens/s{}", (double)rep.tokens / (now_seconds() - t0),
@@ -168,52 +248,29 @@ CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, c
   rep.samples = opt.nsamples;
   rep.corpus_tokens = (int64_t)tokens.size();
 
-  SafetensorsWriter out;
-  if (opt.fisher) {
-    for (int l = 0; l < c.n_layers; ++l) {
-      const LayerWeights& L = model.layers()[(size_t)l];
-      const auto lins = L.linears();
-      const auto names = layer_linear_names(l);
-      for (int s = 0; s < 7; ++s)
-        out.add_f32(names[(size_t)s] + ".weight", {lins[(size_t)s]->out_features(), lins[(size_t)s]->in_features()},
-                    fisher->layers[(size_t)l].W[s]);
-    }
-    if (!c.tied_embeddings) out.add_f32("lm_head.weight", {c.vocab_size, c.dim}, fisher->lm_head);
-  }
   for (int l = 0; l < c.n_layers; ++l)
     for (int k = 0; k < kNumLinearInputs; ++k) {
-      const InputStats& s = st[(size_t)l][(size_t)k];
-      if (s.dim == 0) continue;
+      InputStats& s = st[(size_t)l][(size_t)k];
+      if (!opt.hessian && !opt.act) break;
       const std::string base = stats_input_name(l, (LinearInput)k);
+      SQZ_CHECK(s.dim == input_dim(k), "calibration: layer {} {} input was never seen", l, linear_input_name((LinearInput)k));
       const int64_t d = s.dim;
       if (opt.hessian) {
-        std::vector<float> H((size_t)(d * d));
+        float* H = out.f32(base + ".hessian");
         const double scale = 2.0 / (double)s.rows;
         for (int64_t a = 0; a < d; ++a)
           for (int64_t b = a; b < d; ++b)
             H[(size_t)(a * d + b)] = H[(size_t)(b * d + a)] = (float)(s.xtx[(size_t)(a * d + b)] * scale);
-        out.add_f32(base + ".hessian", {d, d}, H);
+        out.release(H, (size_t)(d * d) * sizeof(float));
+        xtx_sums->release(s.xtx, (size_t)(d * d) * sizeof(double));
       }
       if (opt.act) {
-        std::vector<float> mean((size_t)d);
+        float* mean = out.f32(base + ".act_absmean");
         for (int64_t i = 0; i < d; ++i) mean[(size_t)i] = (float)(s.abssum[(size_t)i] / (double)s.rows);
-        out.add_f32(base + ".act_absmax", {d}, s.absmax);
-        out.add_f32(base + ".act_absmean", {d}, mean);
+        std::copy(s.absmax.begin(), s.absmax.end(), out.f32(base + ".act_absmax"));
       }
     }
-  std::string files;
-  for (const auto& f : opt.data) files += (files.empty() ? "" : ",") + f;
-  std::string kinds = std::string(opt.fisher ? "fisher," : "") + (opt.hessian ? "hessian," : "") + (opt.act ? "act," : "");
-  kinds.pop_back();
-  out.set_metadata("model", opt.model_path);
-  out.set_metadata("data", files);
-  out.set_metadata("nsamples", std::to_string(opt.nsamples));
-  out.set_metadata("ctx", std::to_string(opt.ctx));
-  out.set_metadata("seed", std::to_string(opt.seed));
-  out.set_metadata("stats", kinds);
-  out.set_metadata("n_tokens", std::to_string(rep.tokens));
-  out.set_metadata("sqz_version", SQZ_VERSION);
-  out.write(out_path);
+  out.commit();
   rep.seconds = now_seconds() - t0;
   rep.tokens_per_s = (double)rep.tokens / rep.seconds;
   return rep;

@@ -1,6 +1,11 @@
 // `sqz calibrate`: Fisher information (sum over samples of squared per-sample gradients, one backward pass
 // per window, batch 1, as SqueezeLLM does), layer-input Hessians H = (2/N) sum x x^T (GPTQ) and per-channel
 // activation magnitudes (AWQ, SmoothQuant), written to one safetensors file (names: calib/stats.h).
+// Memory: the output is preallocated at OUT.tmp.<pid> and mapped; each layer's squared gradients are added
+// into it as soon as the backward pass finishes that layer (loss_and_streamed_grad) and the X^T X sums live
+// in a mapped scratch file (OUT.xtx.tmp.<pid>, removed at the end), so the statistics resident in memory are
+// one layer's; the whole-model accumulators are page cache backed by the files. Still whole-model: the fp32
+// copy of the weights the backward pass reads (DenseWeights) and its saved activations.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -1,6 +1,12 @@
 #include "io/safetensors.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -200,6 +206,95 @@ void SafetensorsWriter::write(const std::string& path) const {
   f.write(text.data(), text.size());
   for (const Entry* e : order) f.write(e->bytes.data(), e->bytes.size());
   f.commit();
+}
+
+SafetensorsMappedWriter::SafetensorsMappedWriter(std::string path, const std::vector<Spec>& specs,
+                                                 const std::map<std::string, std::string>& metadata)
+    : path_(std::move(path)), specs_(specs) {
+  std::vector<const Spec*> order;
+  for (const auto& e : specs_) order.push_back(&e);
+  std::stable_sort(order.begin(), order.end(), [](const Spec* a, const Spec* b) {
+    return std::max<size_t>(dtype_size(a->dtype), 1) > std::max<size_t>(dtype_size(b->dtype), 1);
+  });
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) {
+    nlohmann::ordered_json m = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : metadata) m[k] = v;
+    header["__metadata__"] = std::move(m);
+  }
+  uint64_t offset = 0;
+  std::vector<uint64_t> begins;
+  for (const Spec* e : order) {
+    const uint64_t nbytes = (uint64_t)shape_numel(e->shape) * dtype_size(e->dtype);
+    header[e->name] = {{"dtype", std::string(dtype_name(e->dtype))}, {"shape", e->shape}, {"data_offsets", {offset, offset + nbytes}}};
+    begins.push_back(offset);
+    offset += nbytes;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  const size_t data_start = 8 + text.size();
+  for (size_t i = 0; i < order.size(); ++i) {
+    SQZ_CHECK(!where_.count(order[i]->name), "{}: tensor {} is laid out twice", path_, order[i]->name);
+    where_[order[i]->name] = {data_start + begins[i], order[i]};
+  }
+  size_ = data_start + offset;
+
+  tmp_ = path_ + ".tmp." + std::to_string(::getpid());
+  fd_ = ::open(tmp_.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+  if (fd_ < 0) fail("{}: cannot create: {}", tmp_, std::strerror(errno));
+  // posix_fallocate reserves the blocks now, so a full disk fails here rather than as SIGBUS mid-run.
+  if (const int rc = ::posix_fallocate(fd_, 0, (off_t)size_); rc != 0)
+    fail("{}: cannot allocate {} bytes: {}", tmp_, size_, std::strerror(rc));
+  void* m = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+  if (m == MAP_FAILED) fail("{}: cannot map {} bytes: {}", tmp_, size_, std::strerror(errno));
+  map_ = static_cast<std::byte*>(m);
+  uint8_t len[8];
+  for (int i = 0; i < 8; ++i) len[i] = (uint8_t)((uint64_t)text.size() >> (8 * i));
+  std::memcpy(map_, len, 8);
+  std::memcpy(map_ + 8, text.data(), text.size());
+}
+
+SafetensorsMappedWriter::~SafetensorsMappedWriter() {
+  if (map_) ::munmap(map_, size_);
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
+  }
+}
+
+std::byte* SafetensorsMappedWriter::data(const std::string& name) {
+  auto it = where_.find(name);
+  SQZ_CHECK(it != where_.end(), "{}: no tensor {} in the output layout", path_, name);
+  SQZ_CHECK(map_, "{}: already committed", path_);
+  return map_ + it->second.first;
+}
+
+float* SafetensorsMappedWriter::f32(const std::string& name) {
+  std::byte* p = data(name);
+  SQZ_CHECK(where_.at(name).second->dtype == DType::F32, "{}: tensor {} is not F32", path_, name);
+  return reinterpret_cast<float*>(p);
+}
+
+void SafetensorsMappedWriter::release(const void* p, size_t nbytes) {
+  const size_t page = (size_t)::sysconf(_SC_PAGESIZE);
+  const uintptr_t b = ((uintptr_t)p + page - 1) / page * page, e = ((uintptr_t)p + nbytes) / page * page;
+  // MADV_DONTNEED on a shared file mapping only unmaps: dirty pages stay in the page cache (and reach the
+  // file), and the next access maps them again.
+  if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
+
+void SafetensorsMappedWriter::commit() {
+  SQZ_CHECK(map_, "{}: already committed", path_);
+  if (::msync(map_, size_, MS_SYNC) != 0) fail("{}: cannot write back: {}", tmp_, std::strerror(errno));
+  ::munmap(map_, size_);
+  map_ = nullptr;
+  if (::close(fd_) != 0) fail("{}: cannot close: {}", tmp_, std::strerror(errno));
+  fd_ = -1;
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp_.c_str());
+    fail("{}: cannot rename {} to it: {}", path_, tmp_, std::strerror(err));
+  }
 }
 
 }  // namespace sqz

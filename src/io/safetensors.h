@@ -49,4 +49,39 @@ class SafetensorsWriter {
   std::map<std::string, std::string> metadata_;
 };
 
+// A safetensors output too large to assemble in memory (calibration statistics of a big model): the layout
+// (names, dtypes, shapes, metadata) is fixed up front, the file is created at PATH.tmp.<pid> at its full
+// size (all zeros) and mapped shared, tensors are filled in place through data(), and commit() syncs,
+// unmaps and renames it to PATH. Pages written through the mapping are file-backed: release() drops them
+// from this process (the page cache keeps the data and may write it back), so the resident part of the
+// output is only what is being worked on. Same layout rules as SafetensorsWriter (decreasing element size,
+// header padded to 8). Without commit() the temporary is removed.
+class SafetensorsMappedWriter {
+ public:
+  struct Spec {
+    std::string name;
+    DType dtype;
+    Shape shape;
+  };
+  SafetensorsMappedWriter(std::string path, const std::vector<Spec>& specs,
+                          const std::map<std::string, std::string>& metadata);
+  ~SafetensorsMappedWriter();
+  SafetensorsMappedWriter(const SafetensorsMappedWriter&) = delete;
+  SafetensorsMappedWriter& operator=(const SafetensorsMappedWriter&) = delete;
+
+  std::byte* data(const std::string& name);  // throws Error if the layout has no such tensor
+  float* f32(const std::string& name);       // data() of an F32 tensor
+  void release(const void* p, size_t nbytes);  // drops the whole pages inside [p, p + nbytes) from memory
+  void commit();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_, tmp_;
+  int fd_ = -1;
+  std::byte* map_ = nullptr;
+  size_t size_ = 0;
+  std::map<std::string, std::pair<size_t, const Spec*>> where_;  // name -> (file offset, spec)
+  std::vector<Spec> specs_;
+};
+
 }  // namespace sqz

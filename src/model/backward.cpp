@@ -169,10 +169,15 @@ void Gradients<T>::zero() {
   }
   std::fill(final_norm.begin(), final_norm.end(), 0);
   std::fill(lm_head.begin(), lm_head.end(), 0);
+  std::fill(embed.begin(), embed.end(), 0);
 }
 
-template <typename T>
-double loss_and_grad(const DenseWeights<T>& w, const int* tokens, int64_t n_tokens, Gradients<T>* grad) {
+// The forward and backward pass shared by every loss on the logits: `loss_head(logits, dlogits)` sees the
+// [n, vocab] logits, writes dL/dlogits into the zeroed [n, vocab] dlogits and returns the loss. The
+// gradients go to `grad` (whole model) or, when it is null, to `sink` one layer at a time (GradientSink).
+template <typename T, typename LossHead>
+static double forward_backward(const DenseWeights<T>& w, const int* tokens, int64_t n_tokens, Gradients<T>* grad,
+                               LossHead&& loss_head, GradientSink<T>* sink = nullptr) {
   const ModelConfig& c = w.cfg;
   const int n = (int)n_tokens, D = c.dim, H = c.hidden_dim, V = c.vocab_size;
   const int nh = c.n_heads, nkv = c.n_kv_heads, hd = c.head_dim, qd = c.q_dim(), kvd = c.kv_dim();
@@ -243,36 +248,49 @@ double loss_and_grad(const DenseWeights<T>& w, const int* tokens, int64_t n_toke
   logits.resize((size_t)n * V);
   matmul(xnf.data(), w.lm_head.data(), n, D, V, logits.data());
 
-  // Cross-entropy; dlogits = (softmax - onehot) / (n - 1) for scored positions.
-  double loss = 0;
   std::vector<T> dlogits((size_t)n * V, 0);
-  for (int t = 0; t + 1 < n; ++t) {
-    const T* lt = &logits[(size_t)t * V];
-    const T mx = *std::max_element(lt, lt + V);
-    double sum = 0;
-    for (int j = 0; j < V; ++j) sum += std::exp((double)(lt[j] - mx));
-    const double lse = (double)mx + std::log(sum);
-    loss += lse - (double)lt[tokens[t + 1]];
-    T* d = &dlogits[(size_t)t * V];
-    for (int j = 0; j < V; ++j) d[j] = (T)(std::exp((double)lt[j] - lse) / (n - 1));
-    d[tokens[t + 1]] -= (T)(1.0 / (n - 1));
-  }
-  loss /= (n - 1);
-  if (!grad) return loss;
+  const double loss = loss_head(logits, dlogits);
+  if (!grad && !sink) return loss;
 
   // ---------------- backward ----------------
-  Gradients<T>& G = *grad;
-  G.zero();
+  // Streaming: one layer's buffers (every layer has the same shapes), zeroed before each layer so the
+  // accumulating pieces (norms, biases) see exactly what a zeroed whole-model Gradients gives them.
+  typename Gradients<T>::Layer stream_layer;
+  std::vector<T> stream_lm_head, stream_final_norm;
+  if (grad) {
+    grad->zero();
+  } else {
+    const auto& L0 = w.layers[0];
+    stream_layer.attn_norm.resize(L0.attn_norm.size());
+    stream_layer.ffn_norm.resize(L0.ffn_norm.size());
+    for (int s = 0; s < 7; ++s) {
+      stream_layer.W[s].resize(L0.W[s].size());
+      stream_layer.bias[s].resize(L0.bias[s].size());
+    }
+    stream_lm_head.assign(w.lm_head.size(), 0);
+    stream_final_norm.assign(w.final_norm.size(), 0);
+  }
+  std::vector<T>& g_lm_head = grad ? grad->lm_head : stream_lm_head;
+  std::vector<T>& g_final_norm = grad ? grad->final_norm : stream_final_norm;
   std::vector<T> dxnf((size_t)n * D);
-  matmul_dw(dlogits.data(), xnf.data(), n, D, V, G.lm_head.data());
+  matmul_dw(dlogits.data(), xnf.data(), n, D, V, g_lm_head.data());
   matmul_dx(dlogits.data(), w.lm_head.data(), n, D, V, dxnf.data(), false);
   std::vector<T> dx((size_t)n * D, 0);
-  rmsnorm_bwd(x, w.final_norm, invf, dxnf, n, D, dx, G.final_norm);
+  rmsnorm_bwd(x, w.final_norm, invf, dxnf, n, D, dx, g_final_norm);
+  if (sink) sink->head(g_lm_head, g_final_norm);
 
   std::vector<T> dh, dg, du, dxn, datt, dq, dk, dv;
   for (int l = c.n_layers - 1; l >= 0; --l) {
     const auto& L = w.layers[(size_t)l];
-    auto& GL = G.layers[(size_t)l];
+    auto& GL = grad ? grad->layers[(size_t)l] : stream_layer;
+    if (!grad) {
+      std::fill(GL.attn_norm.begin(), GL.attn_norm.end(), 0);
+      std::fill(GL.ffn_norm.begin(), GL.ffn_norm.end(), 0);
+      for (int s = 0; s < 7; ++s) {
+        std::fill(GL.W[s].begin(), GL.W[s].end(), 0);
+        std::fill(GL.bias[s].begin(), GL.bias[s].end(), 0);
+      }
+    }
     const BlockActs<T>& a = acts[(size_t)l];
     auto bias_grad = [&](int s, const std::vector<T>& dy, int out) {
       if (GL.bias[s].empty()) return;
@@ -353,8 +371,78 @@ double loss_and_grad(const DenseWeights<T>& w, const int* tokens, int64_t n_toke
     matmul_dx(dk.data(), L.W[1].data(), n, D, kvd, dxn.data(), true);
     matmul_dx(dv.data(), L.W[2].data(), n, D, kvd, dxn.data(), true);
     rmsnorm_bwd(a.x_in, L.attn_norm, a.inv1, dxn, n, D, dx, GL.attn_norm);  // dx now d(x_in)
+    if (sink) sink->layer(l, GL);
   }
+  // dx is now dL/d(embedding rows): scatter-add it into the table when the caller asked for it.
+  if (grad && !grad->embed.empty())
+    for (int t = 0; t < n; ++t)
+      for (int i = 0; i < D; ++i) grad->embed[(size_t)tokens[t] * D + i] += dx[(size_t)t * D + i];
   return loss;
+}
+
+namespace {
+
+// log sum_j exp(l[j]), accumulated in double.
+template <typename T>
+double log_sum_exp_d(const T* l, int V) {
+  const T mx = *std::max_element(l, l + V);
+  double sum = 0;
+  for (int j = 0; j < V; ++j) sum += std::exp((double)(l[j] - mx));
+  return (double)mx + std::log(sum);
+}
+
+}  // namespace
+
+// Cross-entropy; dlogits = (softmax - onehot) / (n - 1) for scored positions.
+template <typename T>
+static auto cross_entropy_head(const int* tokens, int n, int V) {
+  return [=](const std::vector<T>& logits, std::vector<T>& dlogits) {
+    double loss = 0;
+    for (int t = 0; t + 1 < n; ++t) {
+      const T* lt = &logits[(size_t)t * V];
+      const double lse = log_sum_exp_d(lt, V);
+      loss += lse - (double)lt[tokens[t + 1]];
+      T* d = &dlogits[(size_t)t * V];
+      for (int j = 0; j < V; ++j) d[j] = (T)(std::exp((double)lt[j] - lse) / (n - 1));
+      d[tokens[t + 1]] -= (T)(1.0 / (n - 1));
+    }
+    return loss / (n - 1);
+  };
+}
+
+template <typename T>
+double loss_and_grad(const DenseWeights<T>& w, const int* tokens, int64_t n_tokens, Gradients<T>* grad) {
+  return forward_backward(w, tokens, n_tokens, grad, cross_entropy_head<T>(tokens, (int)n_tokens, w.cfg.vocab_size));
+}
+
+template <typename T>
+double loss_and_streamed_grad(const DenseWeights<T>& w, const int* tokens, int64_t n_tokens, GradientSink<T>& sink) {
+  return forward_backward(w, tokens, n_tokens, (Gradients<T>*)nullptr,
+                          cross_entropy_head<T>(tokens, (int)n_tokens, w.cfg.vocab_size), &sink);
+}
+
+template <typename T>
+double kd_loss_and_grad(const DenseWeights<T>& w, const int* tokens, int64_t n_tokens, const T* teacher_logits,
+                        Gradients<T>* grad) {
+  const int n = (int)n_tokens, V = w.cfg.vocab_size;
+  // KL(p || q) = sum_j p_j (log p_j - log q_j) with p the teacher's and q the student's softmax; the
+  // teacher's entropy does not depend on the student, so dKL/dlogit_j = q_j - p_j (over n - 1 positions).
+  return forward_backward(w, tokens, n_tokens, grad, [&](const std::vector<T>& logits, std::vector<T>& dlogits) {
+    double loss = 0;
+    for (int t = 0; t + 1 < n; ++t) {
+      const T* lq = &logits[(size_t)t * V];
+      const T* lp = teacher_logits + (size_t)t * V;
+      const double lse_q = log_sum_exp_d(lq, V), lse_p = log_sum_exp_d(lp, V);
+      T* d = &dlogits[(size_t)t * V];
+      for (int j = 0; j < V; ++j) {
+        const double log_p = (double)lp[j] - lse_p, log_q = (double)lq[j] - lse_q;
+        const double p = std::exp(log_p);
+        loss += p * (log_p - log_q);
+        d[j] = (T)((std::exp(log_q) - p) / (n - 1));
+      }
+    }
+    return loss / (n - 1);
+  });
 }
 
 template struct DenseWeights<float>;
@@ -363,5 +451,10 @@ template struct Gradients<float>;
 template struct Gradients<double>;
 template double loss_and_grad<float>(const DenseWeights<float>&, const int*, int64_t, Gradients<float>*);
 template double loss_and_grad<double>(const DenseWeights<double>&, const int*, int64_t, Gradients<double>*);
+template double loss_and_streamed_grad<float>(const DenseWeights<float>&, const int*, int64_t, GradientSink<float>&);
+template double loss_and_streamed_grad<double>(const DenseWeights<double>&, const int*, int64_t, GradientSink<double>&);
+template double kd_loss_and_grad<float>(const DenseWeights<float>&, const int*, int64_t, const float*, Gradients<float>*);
+template double kd_loss_and_grad<double>(const DenseWeights<double>&, const int*, int64_t, const double*,
+                                         Gradients<double>*);
 
 }  // namespace sqz
