@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake pkg-config libopenblas-dev libsentencepiece-dev sentencepiece nlohmann-json3-dev
-      libcli11-dev libfmt-dev libpcre2-dev libgtest-dev libgmock-dev libbenchmark-dev gnuplot-nox)
+      libcli11-dev libfmt-dev libpcre2-dev libgtest-dev libgmock-dev libbenchmark-dev gnuplot-nox
+      bible-kjv)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

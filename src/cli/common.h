@@ -29,6 +29,9 @@ Action add_bench(CLI::App& app);
 Action add_quantize(CLI::App& app);
 Action add_calibrate(CLI::App& app);
 Action add_compare(CLI::App& app);
+Action add_train(CLI::App& app);     // cmd_train.cpp
+Action add_finetune(CLI::App& app);  // cmd_finetune.cpp
+Action add_demo(CLI::App& app);      // cmd_demo.cpp
 
 // Loads a model and its tokenizer, with a one-line note on stderr.
 struct LoadedModel {

@@ -44,6 +44,9 @@ int main(int argc, char** argv) {
   reg(cli::add_calibrate);
   reg(cli::add_quantize);
   reg(cli::add_compare);
+  reg(cli::add_train);
+  reg(cli::add_finetune);
+  reg(cli::add_demo);
 
   try {
     app.parse(argc, argv);

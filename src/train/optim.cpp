@@ -14,10 +14,10 @@ double cosine_lr(const AdamWConfig& cfg, int64_t step) {
   return min_lr + 0.5 * (cfg.lr - min_lr) * (1.0 + std::cos(M_PI * progress));
 }
 
-void AdamW::add(std::string name, float* param, const float* grad, int64_t n, bool decay) {
+void AdamW::add(std::string name, float* param, const float* grad, int64_t n, bool decay, double lr_scale) {
   if (!param || !grad || n <= 0) throw Error("AdamW: parameter " + name + " has no data");
   params_.push_back(Param{std::move(name), param, grad, n, decay, std::vector<float>((size_t)n, 0.f),
-                          std::vector<float>((size_t)n, 0.f)});
+                          std::vector<float>((size_t)n, 0.f), lr_scale});
 }
 
 double AdamW::grad_norm() const {
@@ -31,11 +31,12 @@ double AdamW::step() {
   const double norm = grad_norm();
   if (!std::isfinite(norm)) throw Error("AdamW: gradient norm is not finite (diverged); lower the learning rate");
   const double clip = cfg_.clip_norm > 0 && norm > cfg_.clip_norm ? cfg_.clip_norm / norm : 1.0;
-  const double lr = cosine_lr(cfg_, t_);
+  const double base_lr = cosine_lr(cfg_, t_);
   ++t_;
   const double bc1 = 1.0 - std::pow(cfg_.beta1, (double)t_), bc2 = 1.0 - std::pow(cfg_.beta2, (double)t_);
   const float b1 = (float)cfg_.beta1, b2 = (float)cfg_.beta2;
   for (Param& p : params_) {
+    const double lr = base_lr * p.lr_scale;
     const float wd = p.decay ? (float)(lr * cfg_.weight_decay) : 0.f;
 #pragma omp parallel for schedule(static) if (p.n > 65536)
     for (int64_t i = 0; i < p.n; ++i) {

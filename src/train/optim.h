@@ -25,8 +25,10 @@ double cosine_lr(const AdamWConfig& cfg, int64_t step);
 class AdamW {
  public:
   explicit AdamW(AdamWConfig cfg) : cfg_(cfg) {}
-  // param and grad must stay valid (same address, n elements) for the optimizer's lifetime.
-  void add(std::string name, float* param, const float* grad, int64_t n, bool decay);
+  // param and grad must stay valid (same address, n elements) for the optimizer's lifetime. lr_scale
+  // multiplies the scheduled lr for this parameter (e.g. its typical magnitude, so one lr moves tensors of
+  // very different scales by the same relative amount).
+  void add(std::string name, float* param, const float* grad, int64_t n, bool decay, double lr_scale = 1.0);
   // Global L2 norm of the registered gradients (double accumulation).
   double grad_norm() const;
   // One update with the scheduled lr; returns the gradient norm before clipping.
@@ -34,6 +36,8 @@ class AdamW {
   int64_t steps_taken() const { return t_; }
   double current_lr() const { return cosine_lr(cfg_, t_); }
   const AdamWConfig& config() const { return cfg_; }
+  // Moves the end of the cosine schedule (a time-bounded run re-estimates how many steps it will take).
+  void set_total_steps(int64_t n) { cfg_.total_steps = n; }
 
  private:
   struct Param {
@@ -43,6 +47,7 @@ class AdamW {
     int64_t n;
     bool decay;
     std::vector<float> m, v;
+    double lr_scale = 1.0;
   };
   AdamWConfig cfg_;
   std::vector<Param> params_;
