@@ -7,14 +7,7 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential cmake pkg-config libopenblas-dev libsentencepiece-dev sentencepiece nlohmann-json3-dev
       libcli11-dev libfmt-dev libpcre2-dev libgtest-dev libgmock-dev libbenchmark-dev gnuplot-nox
       bible-kjv)
-missing=()
-for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}" >&2
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash scripts/apt_install.sh "${PKGS[@]}"
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSQZ_NATIVE="${SQZ_NATIVE:-ON}" >/dev/null
 cmake --build build -j"$(nproc)"

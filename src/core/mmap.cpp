@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -103,6 +104,19 @@ std::string read_text_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+void replace_dir_atomic(const std::string& tmp, const std::string& out) {
+  namespace fs = std::filesystem;
+  std::string old;
+  if (fs::exists(out)) {
+    old = out + ".old." + std::to_string(::getpid());
+    fs::rename(out, old);
+  }
+  const fs::path parent = fs::path(out).parent_path();
+  if (!parent.empty()) fs::create_directories(parent);
+  fs::rename(tmp, out);
+  if (!old.empty()) fs::remove_all(old);
 }
 
 }  // namespace sqz

@@ -41,6 +41,9 @@ class AtomicFile {
 };
 
 void write_file_atomic(const std::string& path, const std::string& contents);
+// Puts a finished temporary directory in place of `out` (directory outputs: quantize, finetune, train): a
+// previous `out` is moved aside first and removed only once the new one is in place.
+void replace_dir_atomic(const std::string& tmp, const std::string& out);
 std::string read_text_file(const std::string& path);  // throws Error naming the path
 
 }  // namespace sqz

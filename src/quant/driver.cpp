@@ -107,17 +107,6 @@ void copy_tokenizer_files(const Checkpoint& ck, const fs::path& dst) {
     fmt::print(stderr, "warning: no tokenizer file copied from {}; pass --tokenizer when using the output\n", ck.path);
 }
 
-// Replaces out_dir by the finished temporary directory in one rename (the previous result, if any, is
-// moved aside first and removed only after the new one is in place).
-void commit_dir(const fs::path& tmp, const fs::path& out) {
-  fs::path old;
-  if (fs::exists(out)) {
-    old = out.string() + ".old." + std::to_string(::getpid());
-    fs::rename(out, old);
-  }
-  fs::rename(tmp, out);
-  if (!old.empty()) fs::remove_all(old);
-}
 
 std::vector<std::array<std::vector<float>, kNumLinearInputs>> capture_inputs(LlamaModel& model, const Checkpoint& ck,
                                                                             const QuantOptions& opt) {
@@ -270,7 +259,7 @@ QuantizeReport quantize_model(const std::string& model_path, const QuantOptions&
     out.write((tmp / "model.safetensors").string());
     write_file_atomic((tmp / "config.json").string(), config.dump(2) + "\n");
     copy_tokenizer_files(*ck, tmp);
-    commit_dir(tmp, dst);
+    replace_dir_atomic(tmp.string(), dst.string());
   } catch (...) {
     fs::remove_all(tmp);
     throw;

@@ -344,17 +344,6 @@ void teacher_logits(const LlamaModel& teacher, const int* tokens, int64_t ctx, s
   teacher.forward(tokens, ctx, cache, out.data(), true);
 }
 
-// Replaces out_dir by the finished temporary directory (a previous result is moved aside first and removed
-// only once the new one is in place).
-void commit_dir(const fs::path& tmp, const fs::path& out) {
-  fs::path old;
-  if (fs::exists(out)) {
-    old = out.string() + ".old." + std::to_string(::getpid());
-    fs::rename(out, old);
-  }
-  fs::rename(tmp, out);
-  if (!old.empty()) fs::remove_all(old);
-}
 
 // RMS of a tensor's initial values, the unit its learning rate is measured in (floor: a zero tensor).
 double rms(const std::vector<float>& v) {
@@ -538,7 +527,7 @@ FinetuneReport finetune_model(const std::string& qmodel, const FinetuneOptions& 
         continue;
       fs::copy_file(e.path(), tmp / n);
     }
-    commit_dir(tmp, dst);
+    replace_dir_atomic(tmp.string(), dst.string());
   } catch (...) {
     fs::remove_all(tmp);
     throw;

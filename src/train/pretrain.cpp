@@ -342,14 +342,8 @@ PretrainReport pretrain(const PretrainOptions& opt) {
       fs::remove_all(tmp);
       fail("{}: exists and is not a model directory; not overwriting it", out.string());
     }
-    const fs::path old = out.string() + fmt::format(".old-{}", (long)getpid());
-    fs::rename(out, old);
-    fs::rename(tmp, out);
-    fs::remove_all(old);
-  } else {
-    if (out.has_parent_path()) fs::create_directories(out.parent_path());
-    fs::rename(tmp, out);
   }
+  replace_dir_atomic(tmp.string(), out.string());
   if (opt.progress && !quiet())
     fmt::print(stderr, "train: held-out loss {:.3f} -> {:.3f} (ppl {:.2f}); wrote {} in {:.1f}s\n", rep.initial_val_loss,
                rep.val_loss, std::exp(rep.val_loss), out.string(), rep.seconds);
