@@ -106,16 +106,27 @@ std::string read_text_file(const std::string& path) {
   return ss.str();
 }
 
-void replace_dir_atomic(const std::string& tmp, const std::string& out) {
+AtomicDir::AtomicDir(std::string out) : out_(std::move(out)), tmp_(out_ + ".tmp." + std::to_string(::getpid())) {
+  namespace fs = std::filesystem;
+  fs::remove_all(tmp_);
+  fs::create_directories(tmp_);
+}
+
+AtomicDir::~AtomicDir() {
+  if (committed_) return;
+  std::error_code ec;
+  std::filesystem::remove_all(tmp_, ec);
+}
+
+void AtomicDir::commit() {
   namespace fs = std::filesystem;
   std::string old;
-  if (fs::exists(out)) {
-    old = out + ".old." + std::to_string(::getpid());
-    fs::rename(out, old);
+  if (fs::exists(out_)) {
+    old = out_ + ".old." + std::to_string(::getpid());
+    fs::rename(out_, old);
   }
-  const fs::path parent = fs::path(out).parent_path();
-  if (!parent.empty()) fs::create_directories(parent);
-  fs::rename(tmp, out);
+  fs::rename(tmp_, out_);
+  committed_ = true;
   if (!old.empty()) fs::remove_all(old);
 }
 

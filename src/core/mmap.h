@@ -41,9 +41,20 @@ class AtomicFile {
 };
 
 void write_file_atomic(const std::string& path, const std::string& contents);
-// Puts a finished temporary directory in place of `out` (directory outputs: quantize, finetune, train): a
-// previous `out` is moved aside first and removed only once the new one is in place.
-void replace_dir_atomic(const std::string& tmp, const std::string& out);
+// A directory output (quantize, finetune, train) built under OUT.tmp.<pid> and put in place of OUT by
+// commit(): a previous OUT is moved aside first and removed only once the new one is in place. Destroyed
+// without commit() (an error on the way), it removes the half-written directory.
+class AtomicDir {
+ public:
+  explicit AtomicDir(std::string out);
+  ~AtomicDir();
+  const std::string& path() const { return tmp_; }  // where to write the files
+  void commit();
+
+ private:
+  std::string out_, tmp_;
+  bool committed_ = false;
+};
 std::string read_text_file(const std::string& path);  // throws Error naming the path
 
 }  // namespace sqz

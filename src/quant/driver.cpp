@@ -251,19 +251,12 @@ QuantizeReport quantize_model(const std::string& model_path, const QuantOptions&
   nlohmann::json config = ck->format == CheckpointFormat::HfDir ? ck->hf_config : to_hf_config(cfg);
   config["quantization_config"] = qcfg;
 
-  const fs::path dst(out_dir);
-  const fs::path tmp = dst.string() + ".tmp." + std::to_string(::getpid());
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  try {
-    out.write((tmp / "model.safetensors").string());
-    write_file_atomic((tmp / "config.json").string(), config.dump(2) + "\n");
-    copy_tokenizer_files(*ck, tmp);
-    replace_dir_atomic(tmp.string(), dst.string());
-  } catch (...) {
-    fs::remove_all(tmp);
-    throw;
-  }
+  AtomicDir dir(out_dir);
+  const fs::path tmp(dir.path());
+  out.write((tmp / "model.safetensors").string());
+  write_file_atomic((tmp / "config.json").string(), config.dump(2) + "\n");
+  copy_tokenizer_files(*ck, tmp);
+  dir.commit();
   rep.seconds = now_seconds() - t_start;
   return rep;
 }

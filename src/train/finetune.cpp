@@ -513,25 +513,18 @@ FinetuneReport finetune_model(const std::string& qmodel, const FinetuneOptions& 
   if (teacher) record["teacher"] = opt.teacher;
   config["quantization_config"]["finetuned"] = record;
 
-  const fs::path dst(out_dir);
-  const fs::path tmp = dst.string() + ".tmp." + std::to_string(::getpid());
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  try {
-    w.write((tmp / "model.safetensors").string());
-    write_file_atomic((tmp / "config.json").string(), config.dump(2) + "\n");
-    // Tokenizer and other side files of the source directory.
-    for (const auto& e : fs::directory_iterator(ck->dir)) {
-      const std::string n = e.path().filename().string();
-      if (!e.is_regular_file() || n == "config.json" || n.ends_with(".safetensors") || n == "model.safetensors.index.json")
-        continue;
-      fs::copy_file(e.path(), tmp / n);
-    }
-    replace_dir_atomic(tmp.string(), dst.string());
-  } catch (...) {
-    fs::remove_all(tmp);
-    throw;
+  AtomicDir dir(out_dir);
+  const fs::path tmp(dir.path());
+  w.write((tmp / "model.safetensors").string());
+  write_file_atomic((tmp / "config.json").string(), config.dump(2) + "\n");
+  // Tokenizer and other side files of the source directory.
+  for (const auto& e : fs::directory_iterator(ck->dir)) {
+    const std::string n = e.path().filename().string();
+    if (!e.is_regular_file() || n == "config.json" || n.ends_with(".safetensors") || n == "model.safetensors.index.json")
+      continue;
+    fs::copy_file(e.path(), tmp / n);
   }
+  dir.commit();
   rep.seconds = now_seconds() - t_start;
   return rep;
 }

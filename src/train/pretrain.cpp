@@ -197,17 +197,8 @@ PretrainReport pretrain(const PretrainOptions& opt) {
   const fs::path out(opt.out_dir);
   if (fs::exists(out) && (!fs::is_directory(out) || (!fs::is_empty(out) && !fs::exists(out / "config.json"))))
     fail("{}: exists and is not a model directory; not overwriting it", out.string());
-  const fs::path tmp = out.string() + fmt::format(".tmp-{}", (long)getpid());
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  // Removes the half-written directory when training fails (it is renamed away on success).
-  struct TmpGuard {
-    fs::path p;
-    ~TmpGuard() {
-      std::error_code ec;
-      fs::remove_all(p, ec);
-    }
-  } guard{tmp};
+  AtomicDir dir(out.string());  // removed again if training fails
+  const fs::path tmp(dir.path());
   const std::string spm_path = (tmp / "tokenizer.model").string();
   if (opt.progress && !quiet()) fmt::print(stderr, "train: tokenizer (BPE, {} pieces) on {} lines\n", opt.vocab, lines.size());
   train_sentencepiece(lines, opt.vocab, spm_path);
@@ -337,13 +328,9 @@ PretrainReport pretrain(const PretrainOptions& opt) {
       {"last_train_loss", rep.last_train_loss}, {"tokens_per_s", rep.tokens_per_s}, {"data", opt.data}};
   write_file_atomic((tmp / "sqz_train.json").string(), info.dump(2) + "\n");
   // Into place: an existing model directory (or an empty one) is replaced, anything else is refused.
-  if (fs::exists(out)) {
-    if (!fs::is_directory(out) || (!fs::is_empty(out) && !fs::exists(out / "config.json"))) {
-      fs::remove_all(tmp);
-      fail("{}: exists and is not a model directory; not overwriting it", out.string());
-    }
-  }
-  replace_dir_atomic(tmp.string(), out.string());
+  if (fs::exists(out) && (!fs::is_directory(out) || (!fs::is_empty(out) && !fs::exists(out / "config.json"))))
+    fail("{}: exists and is not a model directory; not overwriting it", out.string());
+  dir.commit();
   if (opt.progress && !quiet())
     fmt::print(stderr, "train: held-out loss {:.3f} -> {:.3f} (ppl {:.2f}); wrote {} in {:.1f}s\n", rep.initial_val_loss,
                rep.val_loss, std::exp(rep.val_loss), out.string(), rep.seconds);
