@@ -30,6 +30,12 @@ int config_bits(const nlohmann::json& q, const std::string& source) {
   SQZ_CHECK(q.contains("bits") && q["bits"].is_number_integer(), "{}: quantization_config has no integer \"bits\"", source);
   const int b = q["bits"].get<int>();
   SQZ_CHECK(b >= 2 && b <= 8, "{}: quantization_config bits = {} is not supported", source, b);
+  // 3-bit indices changed layout once (docs/format.md); an older file would decode to wrong weights.
+  const int packing = q.value("index_packing", 1);
+  SQZ_CHECK(b != 3 || packing == kernels::kIndexPacking,
+            "{}: 3-bit indices in index_packing {} (written by an older sqz); this version reads index_packing {} only: "
+            "re-run `sqz quantize`",
+            source, packing, kernels::kIndexPacking);
   return b;
 }
 

@@ -15,6 +15,7 @@
 #include "core/mmap.h"
 #include "core/progress.h"
 #include "io/checkpoint.h"
+#include "kernels/cpu/formats.h"
 #include "io/safetensors.h"
 #include "model/llama.h"
 #include "model/quantized_linear.h"
@@ -146,6 +147,7 @@ QuantizeReport quantize_model(const std::string& model_path, const QuantOptions&
   std::unique_ptr<Quantizer> q = make_quantizer(opt);
   nlohmann::json qcfg = q->config();
   qcfg["sqz_version"] = SQZ_VERSION;
+  qcfg["index_packing"] = kernels::kIndexPacking;
 
   std::unique_ptr<CalibStats> stats;
   if (needs(*q, "fisher") || needs(*q, "hessian") || needs(*q, "act")) {

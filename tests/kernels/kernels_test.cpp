@@ -196,16 +196,17 @@ TEST(Packing, TailBitsAreZero) {
 }
 
 TEST(Packing, ThreeBitLayoutIsTheDocumentedOne) {
-  // Index j of a 32-block: bits 1..0 at bits 2(j mod 16) of word j / 16, bit 2 at bit j of word 2.
+  // Index j of a 32-block at bits 3j..3j+2 of the block's 96-bit little-endian stream.
   std::vector<uint8_t> idx(32, 0);
-  idx[0] = 5;   // 0b101: word0 bit 0, word2 bit 0
-  idx[17] = 6;  // 0b110: word1 bit 3, word2 bit 17
-  idx[31] = 3;  // 0b011: word1 bits 30, 31
+  idx[0] = 5;   // bits 0..2
+  idx[10] = 7;  // bits 30..32: straddles words 0 and 1
+  idx[21] = 6;  // bits 63..65: 0b110, bit 63 = 0, bits 64, 65 = 1
+  idx[31] = 3;  // bits 93..95
   uint32_t w[3];
   pack_row(3, idx.data(), 32, w);
-  EXPECT_EQ(w[0], 0x1u);
-  EXPECT_EQ(w[1], (1u << 3) | (3u << 30));
-  EXPECT_EQ(w[2], 1u | (1u << 17));
+  EXPECT_EQ(w[0], 0x5u | (3u << 30));
+  EXPECT_EQ(w[1], 0x1u);
+  EXPECT_EQ(w[2], 0x3u | (3u << 29));
   // 4-bit and 2-bit: index c at bits b*(c mod 32/b) of word c / (32/b).
   std::vector<uint8_t> i4 = {1, 2, 3, 4, 5, 6, 7, 8, 9};
   uint32_t p4[2];
@@ -217,7 +218,9 @@ TEST(Packing, ThreeBitLayoutIsTheDocumentedOne) {
 // ---------------- LUT (SqueezeLLM) ----------------
 
 TEST(Lut, DequantRowsEqualsUnpackPlusLutOnEveryIsa) {
-  for (int bits : {2, 3, 4})
+  // 8-bit LUTs have no SIMD kernel (256 entries fit no register table): every ISA must route them to the
+  // scalar one.
+  for (int bits : {2, 3, 4, 8})
     for (auto [rows, cols] : kShapes) {
       RandomLut L(bits, rows, cols, (uint32_t)(rows * 31 + cols + bits));
       const auto want = L.dense(nullptr);
@@ -247,7 +250,7 @@ TEST(Lut, CsrAddRowsAddsEachEntryOnce) {
 }
 
 TEST(Lut, GemvEveryIsaMatchesReferenceWithAndWithoutSparse) {
-  for (int bits : {2, 3, 4})
+  for (int bits : {2, 3, 4, 8})
     for (auto [rows, cols] : kShapes) {
       RandomLut L(bits, rows, cols, (uint32_t)(rows * 7 + cols));
       RandomCsr S(rows, cols, (uint32_t)(rows + cols));
@@ -290,7 +293,7 @@ TEST(Lut, GemmEveryIsaAndBatchSizeMatchesPerTokenReference) {
   // Each n through both batched paths: the multi-token row kernels (1-4 tokens per pass) and dequantized
   // tiles for sgemm.
   // 3000 columns cross the AVX-512 kernels' column chunks (x of 4 tokens kept in L1).
-  for (int bits : {3, 4, 2})
+  for (int bits : {3, 4, 2, 8})
     for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{7, 33}, {40, 100}, {130, 1031}, {1, 64}, {9, 3000}, {6, 3008}}) {
       RandomLut L(bits, rows, cols, (uint32_t)(bits + rows + cols));
       RandomCsr S(rows, cols, 11);
@@ -369,12 +372,17 @@ struct GroupCase {
   bool act_order;
 };
 // Aligned groups (multiples of 32), per-channel (group = cols), unaligned groups (gathered scales),
-// act-order g_idx, ragged columns.
+// act-order g_idx, ragged columns. 8-bit weights are computed rather than looked up: the same shapes, plus
+// row counts around the 4-row single-token pass and columns past the multi-token column chunks.
 const std::vector<GroupCase> kGroupCases = {
     {4, 6, 300, 128, false}, {3, 6, 300, 128, false}, {2, 6, 300, 128, false}, {4, 5, 256, 32, false},
     {3, 9, 77, 77, false},   {4, 1, 33, 33, false},   {4, 7, 100, 48, false},  {3, 7, 100, 20, false},
     {4, 8, 256, 64, true},   {3, 5, 130, 32, true},   {2, 3, 70, 16, true},    {4, 300, 1030, 128, false},
-    {3, 260, 1024, 128, true}, {4, 1, 1, 128, false}, {4, 5, 3200, 160, false}, {3, 3, 3000, 128, false}};
+    {3, 260, 1024, 128, true}, {4, 1, 1, 128, false}, {4, 5, 3200, 160, false}, {3, 3, 3000, 128, false},
+    {8, 6, 300, 128, false}, {8, 5, 256, 32, false},  {8, 9, 77, 77, false},   {8, 1, 33, 33, false},
+    {8, 7, 100, 48, false},  {8, 7, 100, 20, false},  {8, 8, 256, 64, true},   {8, 5, 130, 32, true},
+    {8, 300, 1030, 128, false}, {8, 260, 1024, 128, true}, {8, 1, 1, 128, false}, {8, 5, 3200, 160, false},
+    {8, 11, 3000, 128, false}, {8, 4, 1000, 1000, false}, {8, 3, 7, 32, false}};
 }  // namespace
 
 TEST(Group, DequantEqualsFormulaOnEveryIsa) {
@@ -385,8 +393,14 @@ TEST(Group, DequantEqualsFormulaOnEveryIsa) {
       IsaScope pin(isa);
       std::vector<float> got(want.size(), -1.f);
       group_dequant_rows(G.m, 0, gc.rows, got.data());
-      EXPECT_EQ(got, want) << label(isa, "group bits " + std::to_string(gc.bits) + " group " + std::to_string(gc.group) +
-                                             " cols " + std::to_string(gc.cols) + (gc.act_order ? " g_idx" : ""));
+      const std::string what = "group bits " + std::to_string(gc.bits) + " group " + std::to_string(gc.group) + " cols " +
+                               std::to_string(gc.cols) + (gc.act_order ? " g_idx" : "");
+      EXPECT_EQ(got, want) << label(isa, what);
+      if (gc.rows >= 3) {  // a sub-range of rows
+        std::vector<float> part((size_t)((gc.rows - 2) * gc.cols));
+        group_dequant_rows(G.m, 1, gc.rows - 1, part.data());
+        EXPECT_TRUE(std::equal(part.begin(), part.end(), want.begin() + gc.cols)) << label(isa, what + " sub-range");
+      }
     }
   }
 }
@@ -430,9 +444,11 @@ TEST(Nf4, DequantGemvGemmEveryIsaMatchReference) {
   struct Case {
     int64_t rows, cols, block;
   };
-  // Aligned blocks (block | cols, block % 32 == 0) and blocks that straddle rows or steps.
+  // Aligned blocks (block | cols, block % 32 == 0) and blocks that straddle rows or steps: cols % block != 0,
+  // block % 32 != 0 (one boundary per 16 lanes at most), blocks under 16 and under 8 (several per vector).
   for (Case cs : std::vector<Case>{{5, 256, 64}, {3, 64, 64}, {7, 100, 64}, {4, 96, 32}, {6, 50, 16}, {1, 17, 64},
-                                   {300, 1024, 64}, {130, 1000, 64}, {5, 3008, 64}}) {
+                                   {300, 1024, 64}, {130, 1000, 64}, {5, 3008, 64}, {5, 96, 48}, {7, 100, 48},
+                                   {9, 33, 12}, {4, 70, 5}, {3, 19, 1}, {6, 40, 100}, {70, 3000, 100}, {257, 1031, 64}}) {
     const int64_t rows = cs.rows, cols = cs.cols;
     const auto codes = random_codes((size_t)(rows * cols), 4, (uint32_t)cols);
     const auto packed = pack_matrix(4, codes, rows, cols);
@@ -448,6 +464,11 @@ TEST(Nf4, DequantGemvGemmEveryIsaMatchReference) {
       std::vector<float> got(W.size(), -1.f);
       nf4_dequant_rows(m, 0, rows, got.data());
       EXPECT_EQ(got, W) << label(isa, what);
+      if (rows >= 3) {  // a sub-range of rows (blocks then start inside the first row)
+        std::vector<float> part((size_t)((rows - 2) * cols));
+        nf4_dequant_rows(m, 1, rows - 1, part.data());
+        EXPECT_TRUE(std::equal(part.begin(), part.end(), W.begin() + cols)) << label(isa, what + " sub-range");
+      }
     }
     for (int64_t n : {1, 2, 5, 10}) {
       const auto X = random_floats((size_t)(n * cols), (uint32_t)(n * 3));

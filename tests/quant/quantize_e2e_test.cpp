@@ -12,6 +12,7 @@
 #include "core/mmap.h"
 #include "io/checkpoint.h"
 #include "io/tiny_model.h"
+#include "kernels/cpu/formats.h"
 #include "model/llama.h"
 #include "model/tiny.h"
 #include "quant/quantizer.h"
@@ -170,4 +171,33 @@ TEST(QuantizeE2E, ErrorsAreClear) {
   o.method = "bogus";
   EXPECT_THROW(quantize_model(fx().model, o, (fx().dir / "x").string()), Error);
   EXPECT_FALSE(fs::exists(fx().dir / "x"));
+}
+
+// 3-bit indices changed layout once (docs/format.md, index_packing): a directory that does not declare the
+// current layout must be refused by name, not decoded into wrong weights.
+TEST(QuantizeE2E, ThreeBitModelWithOlderIndexPackingIsRefused) {
+  QuantOptions o;
+  o.method = "rtn";
+  o.bits = 3;
+  const fs::path out = fx().dir / "rtn3-old-packing";
+  quantize_model(fx().model, o, out.string());
+  EXPECT_NO_THROW(load_model(out.string()));
+  const fs::path cfg = out / "config.json";
+  nlohmann::json j;
+  {
+    std::ifstream in(cfg);
+    in >> j;
+  }
+  EXPECT_EQ(j["quantization_config"]["index_packing"], kernels::kIndexPacking);
+  j["quantization_config"].erase("index_packing");
+  {
+    std::ofstream f(cfg);
+    f << j.dump();
+  }
+  try {
+    load_model(out.string());
+    ADD_FAILURE() << "a 3-bit model without index_packing loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("index_packing"), std::string::npos) << e.what();
+  }
 }

@@ -23,7 +23,14 @@ KernelTuning& kernel_tuning() {
   return t;
 }
 
-int64_t row_kernel_max_tokens_for(Isa isa) {
+int64_t row_kernel_max_tokens_for(Isa isa, RowDecode decode) {
+  if (decode == RowDecode::PerLane) {
+    switch (isa) {
+      case Isa::Avx512: return 16;
+      case Isa::Avx2: return 4;
+      default: return 1;
+    }
+  }
   switch (isa) {
     case Isa::Avx512: return INT64_MAX;
     case Isa::Avx2: return 32;
@@ -50,17 +57,19 @@ int64_t packed_words_per_row(int bits, int64_t cols) {
   }
 }
 
-// 3-bit: per block of 32 indices (3 words): word 0 = low two bits of indices 0..15 (index j at bits 2j,
-// 2j+1), word 1 = the same for indices 16..31, word 2 = bit 2 of all 32 (index j at bit j). The others:
-// index c at bits bits*(c mod (32/bits)) of word c / (32/bits).
+// 3-bit: per block of 32 indices (3 words), a little-endian bit stream: index j at bits 3j..3j+2 of the
+// block's 96 bits (indices 10 and 21 straddle words). Contiguous fields let a SIMD decoder pull 16
+// indices out of one 64-bit load with a single byte-granular shift (vpmultishiftqb). The others: index c
+// at bits bits*(c mod (32/bits)) of word c / (32/bits).
 void pack_row(int bits, const uint8_t* idx, int64_t cols, uint32_t* out) {
   std::memset(out, 0, (size_t)packed_words_per_row(bits, cols) * 4);
   if (bits == 3) {
     for (int64_t c = 0; c < cols; ++c) {
       uint32_t* blk = out + (c / 32) * 3;
-      const int j = (int)(c % 32);
-      blk[j / 16] |= (uint32_t)(idx[c] & 3) << (2 * (j % 16));
-      blk[2] |= (uint32_t)((idx[c] >> 2) & 1) << j;
+      const int bit = 3 * (int)(c % 32);
+      const uint32_t v = (uint32_t)idx[c] & 7u;
+      blk[bit / 32] |= v << (bit % 32);
+      if (bit % 32 > 29) blk[bit / 32 + 1] |= v >> (32 - bit % 32);
     }
     return;
   }
@@ -73,8 +82,10 @@ void unpack_row(int bits, const uint32_t* in, int64_t cols, uint8_t* idx) {
   if (bits == 3) {
     for (int64_t c = 0; c < cols; ++c) {
       const uint32_t* blk = in + (c / 32) * 3;
-      const int j = (int)(c % 32);
-      idx[c] = (uint8_t)(((blk[j / 16] >> (2 * (j % 16))) & 3) | (((blk[2] >> j) & 1) << 2));
+      const int bit = 3 * (int)(c % 32);
+      uint64_t two = blk[bit / 32];
+      if (bit / 32 < 2) two |= (uint64_t)blk[bit / 32 + 1] << 32;
+      idx[c] = (uint8_t)((two >> (bit % 32)) & 7u);
     }
     return;
   }
@@ -85,9 +96,9 @@ void unpack_row(int bits, const uint32_t* in, int64_t cols, uint8_t* idx) {
 
 namespace {
 
-bool use_row_kernels(int64_t n) {
+bool use_row_kernels(int64_t n, RowDecode decode = RowDecode::Table) {
   const int64_t max = kernel_tuning().row_kernel_max_tokens;
-  return n <= (max >= 0 ? max : row_kernel_max_tokens_for(active_isa()));
+  return n <= (max >= 0 ? max : row_kernel_max_tokens_for(active_isa(), decode));
 }
 
 // Runs fn(r0, r1) over contiguous row ranges, one per thread, of equal cost where row r costs row_cost
@@ -164,6 +175,9 @@ bool lut_simd_bits(int bits) { return bits == 2 || bits == 3 || bits == 4; }
 
 // The row kernels of the active ISA when they handle this bit width, else the scalar ones.
 const RowOps& ops_for_bits(int bits) { return lut_simd_bits(bits) ? ops() : scalar_ops(); }
+// The group kernels also compute 8-bit weights directly (256 levels do not fit a register table, so the
+// LUT kernels, which look weights up in one, stay on ops_for_bits).
+const RowOps& group_ops_for_bits(int bits) { return bits == 8 ? ops() : ops_for_bits(bits); }
 
 }  // namespace
 
@@ -215,14 +229,14 @@ void lut_gemm(const LutMatrix& w, const CsrMatrix* sparse, const float* X, int64
 int64_t GroupMatrix::n_groups() const { return (cols + group - 1) / group; }
 
 void group_dequant_rows(const GroupMatrix& w, int64_t r0, int64_t r1, float* out) {
-  const RowOps& o = ops_for_bits(w.bits);
+  const RowOps& o = group_ops_for_bits(w.bits);
   parallel_rows(r1 - r0, (r1 - r0) * w.cols, [&](int64_t a, int64_t b) { o.group_dequant(w, r0 + a, r0 + b, out + a * w.cols); });
 }
 
 void group_gemv_ref(const GroupMatrix& w, const float* x, float* y) { scalar_ops().group_rows(w, 0, w.rows, x, 1, y, w.rows); }
 
 static void group_rows_parallel(const GroupMatrix& w, const float* X, int64_t n, float* Y) {
-  const RowOps& o = ops_for_bits(w.bits);
+  const RowOps& o = group_ops_for_bits(w.bits);
   rows_by_passes(w.rows, w.cols, n, X, Y, 1.0, nullptr, 0.0, [&](int64_t r0, int64_t r1, const float* Xp, int64_t k, float* Yp) {
     o.group_rows(w, r0, r1, Xp, k, Yp, w.rows);
   });
@@ -231,11 +245,11 @@ static void group_rows_parallel(const GroupMatrix& w, const float* X, int64_t n,
 void group_gemv(const GroupMatrix& w, const float* x, float* y) { group_rows_parallel(w, x, 1, y); }
 
 void group_gemm(const GroupMatrix& w, const float* X, int64_t n, float* Y) {
-  if (use_row_kernels(n)) {
+  if (use_row_kernels(n, w.bits == 8 || !detail::group_aligned(w) ? RowDecode::PerLane : RowDecode::Table)) {
     group_rows_parallel(w, X, n, Y);
     return;
   }
-  const RowOps& o = ops_for_bits(w.bits);
+  const RowOps& o = group_ops_for_bits(w.bits);
   gemm_by_tiles(w.rows, w.cols, X, n, Y, [&](int64_t a, int64_t b, float* out) { o.group_dequant(w, a, b, out); });
 }
 
@@ -258,7 +272,7 @@ static void nf4_rows_parallel(const Nf4Matrix& w, const float* X, int64_t n, flo
 void nf4_gemv(const Nf4Matrix& w, const float* x, float* y) { nf4_rows_parallel(w, x, 1, y); }
 
 void nf4_gemm(const Nf4Matrix& w, const float* X, int64_t n, float* Y) {
-  if (use_row_kernels(n)) {
+  if (use_row_kernels(n, detail::nf4_aligned(w) ? RowDecode::Table : RowDecode::PerLane)) {
     nf4_rows_parallel(w, X, n, Y);
     return;
   }

@@ -12,6 +12,10 @@
 
 namespace sqz::kernels {
 
+// Version of the index layout, stored as quantization_config.index_packing. 2: 3-bit blocks are a bit
+// stream (1, before it: a 2+1 bit-plane split, no longer read).
+constexpr int kIndexPacking = 2;
+
 int64_t packed_words_per_row(int bits, int64_t cols);
 void pack_row(int bits, const uint8_t* idx, int64_t cols, uint32_t* out);    // scalar reference
 void unpack_row(int bits, const uint32_t* in, int64_t cols, uint8_t* idx);  // scalar reference

@@ -20,6 +20,7 @@
 
 #include "core/half.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/sparse_row.h"
 
 namespace sqz::kernels::detail {
 
@@ -102,16 +103,16 @@ struct Decoder<2> {
   __m256 operator()(const uint32_t* p, int g, const __m256& t) const { return _mm256_permutevar8x32_ps(t, idx(p, g)); }
 };
 
-// 3-bit: bits 1..0 from word g/2 (2-bit fields), bit 2 from word 2 (pre-shifted by the chunk so that lane
-// j's bit lands at bit 2 after a shift right by j).
+// 3-bit: indices 8g..8g+7 sit at bits 24g..24g+23 of the block's bit stream. One unaligned 32-bit load
+// (from byte 3g, or byte 8 for the last chunk so it stays inside the 12-byte block) and one variable
+// shift per lane; vpermps reads only the low three bits.
 template <>
 struct Decoder<3> {
-  __m256i sh2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14), sh1 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  __m256i three = _mm256_set1_epi32(3), four = _mm256_set1_epi32(4);
+  __m256i sh = _mm256_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21), sh_last = _mm256_setr_epi32(8, 11, 14, 17, 20, 23, 26, 29);
   __m256i idx(const uint32_t* p, int g) const {
-    const __m256i a = _mm256_srlv_epi32(_mm256_set1_epi32((int)(p[g >> 1] >> (16 * (g & 1)))), sh2);
-    const __m256i b = _mm256_srlv_epi32(_mm256_set1_epi32((int)((p[2] >> (8 * g)) << 2)), sh1);
-    return _mm256_or_si256(_mm256_and_si256(a, three), _mm256_and_si256(b, four));
+    uint32_t v;
+    std::memcpy(&v, reinterpret_cast<const uint8_t*>(p) + (g == 3 ? 8 : 3 * g), 4);
+    return _mm256_srlv_epi32(_mm256_set1_epi32((int)v), g == 3 ? sh_last : sh);
   }
   __m256 operator()(const uint32_t* p, int g, const __m256& t) const { return _mm256_permutevar8x32_ps(t, idx(p, g)); }
 };
@@ -189,46 +190,6 @@ inline void row_dot(const Decoder<B>& dec, const uint32_t* p, int64_t cols, int6
   }
 }
 
-template <int N>
-inline void sparse_row(const CsrMatrix& s, int64_t r, const float* X, int64_t ldx, float* out) {
-  const int32_t b = s.row_ptr[r], e = s.row_ptr[r + 1];
-  if (b == e) return;
-  __m256 acc[N];
-  for (int t = 0; t < N; ++t) acc[t] = _mm256_setzero_ps();
-  int32_t i = b;
-  for (; i + 8 <= e; i += 8) {
-    const __m256i ci = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.col_idx + i));
-    const __m256 v = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s.values + i)));
-    for (int t = 0; t < N; ++t) acc[t] = _mm256_fmadd_ps(v, _mm256_i32gather_ps(X + t * ldx, ci, 4), acc[t]);
-  }
-  if (i < e) {
-    int32_t ci[8] = {0};
-    uint16_t v[8] = {0};
-    std::memcpy(ci, s.col_idx + i, (size_t)(e - i) * 4);
-    std::memcpy(v, s.values + i, (size_t)(e - i) * 2);
-    const __m256i civ = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ci));
-    const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v)));
-    const __m256i m = lane_mask(e - i);
-    for (int t = 0; t < N; ++t)
-      acc[t] = _mm256_fmadd_ps(vv, _mm256_mask_i32gather_ps(_mm256_setzero_ps(), X + t * ldx, civ, _mm256_castsi256_ps(m), 4),
-                               acc[t]);
-  }
-  for (int t = 0; t < N; ++t) out[t] += hsum(acc[t]);
-}
-
-inline void dense_dot(const float* w, int64_t cols, const float* X, int64_t ldx, int64_t n, float* out) {
-  for (int64_t t = 0; t < n; ++t) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int64_t c = 0;
-    for (; c + 16 <= cols; c += 16) {
-      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + c), _mm256_loadu_ps(X + t * ldx + c), a0);
-      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + c + 8), _mm256_loadu_ps(X + t * ldx + c + 8), a1);
-    }
-    float acc = hsum(_mm256_add_ps(a0, a1));
-    for (; c < cols; ++c) acc += w[c] * X[t * ldx + c];
-    out[t] = acc;
-  }
-}
 
 // Calls f(X chunk, k, Y chunk) with k <= 4 tokens at a time.
 template <typename F>
@@ -370,7 +331,126 @@ void group_rows_bn(const GroupMatrix& w, int64_t r0, int64_t r1, const float* X,
   }
 }
 
+// ---- 8-bit groups: each weight computed as the reference does, ((float)q - z) * s (see simd_avx512.cpp),
+// from plain bytes, 8 codes per vector ----
+
+inline const uint8_t* row_bytes(const GroupMatrix& w, int64_t r) {
+  return reinterpret_cast<const uint8_t*>(w.packed + r * words_per_row(8, w.cols));
+}
+
+// The 8 codes at p as floats; n < 8 reads only n bytes (the last row's last chunk ends the buffer) and
+// leaves 0 in the other lanes.
+inline __m256 codes8(const uint8_t* p, int64_t n) {
+  __m128i v;
+  if (n >= 8) {
+    v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  } else {
+    uint8_t buf[8] = {0};
+    std::memcpy(buf, p, (size_t)n);
+    v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(buf));
+  }
+  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v));
+}
+
+// N tokens against row r with aligned groups (as row_dot, the table replaced by the arithmetic).
+template <int N>
+inline void group8_row_dot(const GroupMatrix& w, int64_t r, const float* X, float* out) {
+  constexpr int A = N == 1 ? 4 : 2;  // accumulators per token
+  const int64_t cols = w.cols, ng = w.n_groups(), seg = std::min(w.group, cols), full = cols & ~int64_t{7};
+  const uint8_t* p = row_bytes(w, r);
+  __m256 acc[N][A];
+  for (int t = 0; t < N; ++t)
+    for (int a = 0; a < A; ++a) acc[t][a] = _mm256_setzero_ps();
+  int64_t c = 0;
+  __m256 z, s;
+  auto load_group = [&](int64_t g) {
+    z = _mm256_set1_ps(half(w.zeros[r * ng + g]));
+    s = _mm256_set1_ps(half(w.scales[r * ng + g]));
+  };
+  while (c < full) {
+    const int64_t g = c / seg, end = std::min(full, (g + 1) * seg);
+    load_group(g);
+    for (; c + kStep <= end; c += kStep)
+      for (int j = 0; j < 4; ++j) {
+        const __m256 wv = _mm256_mul_ps(_mm256_sub_ps(codes8(p + c + 8 * j, 8), z), s);
+        for (int t = 0; t < N; ++t)
+          acc[t][j % A] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(X + t * cols + c + 8 * j), acc[t][j % A]);
+      }
+    for (; c < end; c += 8) {
+      const __m256 wv = _mm256_mul_ps(_mm256_sub_ps(codes8(p + c, 8), z), s);
+      for (int t = 0; t < N; ++t) acc[t][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(X + t * cols + c), acc[t][0]);
+    }
+  }
+  if (c < cols) {
+    load_group(c / seg);
+    const __m256i m = lane_mask(cols - c);
+    const __m256 wv = _mm256_and_ps(_mm256_mul_ps(_mm256_sub_ps(codes8(p + c, cols - c), z), s), _mm256_castsi256_ps(m));
+    for (int t = 0; t < N; ++t) acc[t][0] = _mm256_fmadd_ps(wv, _mm256_maskload_ps(X + t * cols + c, m), acc[t][0]);
+  }
+  for (int t = 0; t < N; ++t) {
+    __m256 sum = acc[t][0];
+    for (int a = 1; a < A; ++a) sum = _mm256_add_ps(sum, acc[t][a]);
+    out[t] = hsum(sum);
+  }
+}
+
+template <int N>
+void group8_rows_n(const GroupMatrix& w, int64_t r0, int64_t r1, const float* X, float* Y, int64_t ldy) {
+  if (group_aligned(w)) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float out[N];
+      group8_row_dot<N>(w, r, X, out);
+      for (int t = 0; t < N; ++t) Y[t * ldy + r] = out[t];
+    }
+    return;
+  }
+  GatheredGroups gg(w);
+  for (int64_t r = r0; r < r1; ++r) {
+    gg.load_row(w, r);
+    const uint8_t* p = row_bytes(w, r);
+    __m256 acc[N];
+    for (int t = 0; t < N; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t c = 0; c < w.cols; c += 8) {
+      const __m256 wv = gg.weights(codes8(p + c, w.cols - c), c, w.cols);
+      const __m256i m = lane_mask(w.cols - c);
+      for (int t = 0; t < N; ++t) acc[t] = _mm256_fmadd_ps(wv, _mm256_maskload_ps(X + t * w.cols + c, m), acc[t]);
+    }
+    for (int t = 0; t < N; ++t) Y[t * ldy + r] = hsum(acc[t]);
+  }
+}
+
+void group8_dequant(const GroupMatrix& w, int64_t r0, int64_t r1, float* out) {
+  const int64_t cols = w.cols, ng = w.n_groups(), seg = std::min(w.group, cols);
+  const bool aligned = group_aligned(w);
+  std::optional<GatheredGroups> gg;
+  if (!aligned) gg.emplace(w);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* p = row_bytes(w, r);
+    float* o = out + (r - r0) * cols;
+    auto store = [&](int64_t c, __m256 v) {
+      if (c + 8 <= cols) _mm256_storeu_ps(o + c, v);
+      else _mm256_maskstore_ps(o + c, lane_mask(cols - c), v);
+    };
+    if (aligned) {
+      for (int64_t c = 0; c < cols;) {
+        const int64_t g = c / seg, end = std::min(cols, (g + 1) * seg);
+        const __m256 z = _mm256_set1_ps(half(w.zeros[r * ng + g])), s = _mm256_set1_ps(half(w.scales[r * ng + g]));
+        for (; c < end; c += 8) store(c, _mm256_mul_ps(_mm256_sub_ps(codes8(p + c, end - c), z), s));
+      }
+    } else {
+      gg->load_row(w, r);
+      for (int64_t c = 0; c < cols; c += 8) store(c, gg->weights(codes8(p + c, cols - c), c, cols));
+    }
+  }
+}
+
 void group_rows(const GroupMatrix& w, int64_t r0, int64_t r1, const float* X, int64_t n, float* Y, int64_t ldy) {
+  if (w.bits == 8) {
+    token_chunks(X, w.cols, n, Y, ldy, [&](const float* Xc, int64_t k, float* Yc) {
+      dispatch_tokens(k, [&](auto kk) { group8_rows_n<decltype(kk)::value>(w, r0, r1, Xc, Yc, ldy); });
+    });
+    return;
+  }
   token_chunks(X, w.cols, n, Y, ldy, [&](const float* Xc, int64_t k, float* Yc) {
     dispatch_bits(w.bits, [&](auto b) {
       dispatch_tokens(k, [&](auto kk) { group_rows_bn<decltype(b)::value, decltype(kk)::value>(w, r0, r1, Xc, Yc, ldy); });
@@ -403,6 +483,10 @@ void group_dequant_b(const GroupMatrix& w, int64_t r0, int64_t r1, float* out) {
 }
 
 void group_dequant(const GroupMatrix& w, int64_t r0, int64_t r1, float* out) {
+  if (w.bits == 8) {
+    group8_dequant(w, r0, r1, out);
+    return;
+  }
   dispatch_bits(w.bits, [&](auto b) { group_dequant_b<decltype(b)::value>(w, r0, r1, out); });
 }
 
@@ -413,15 +497,76 @@ inline Table4 nf4_table(const Nf4Matrix& w, int64_t r, int64_t c) {
   return Table4{_mm256_mul_ps(_mm256_loadu_ps(kNf4Codebook), a), _mm256_mul_ps(_mm256_loadu_ps(kNf4Codebook + 8), a)};
 }
 
+// Unaligned blocks (see simd_avx512.cpp): codebook value times the lane's own block's absmax, the
+// reference's product. Walks a row 8 columns at a time; b is the block of the chunk's first weight and rem
+// how many of its weights precede it. A block of at least 8 meets at most one boundary per chunk (a blend
+// of two broadcasts); smaller ones take a gather.
+struct Nf4Absmax {
+  const float* absmax;
+  int64_t block, b, rem;
+  __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  Nf4Absmax(const Nf4Matrix& w, int64_t r)
+      : absmax(w.absmax), block(w.block), b(r * w.cols / w.block), rem(r * w.cols % w.block) {}
+  // The next chunk, whose first n lanes are weights of the matrix (n <= 0: none, and no absmax is read).
+  __m256 next(int64_t n) {
+    if (n <= 0) return _mm256_setzero_ps();
+    __m256 a;
+    if (block >= 8) {
+      a = _mm256_set1_ps(absmax[b]);
+      const int64_t cross = block - rem;  // first lane in block b + 1
+      if (cross < std::min<int64_t>(n, 8))
+        a = _mm256_blendv_ps(a, _mm256_set1_ps(absmax[b + 1]),
+                             _mm256_castsi256_ps(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32((int)cross - 1))));
+      rem += 8;
+      if (rem >= block) {
+        rem -= block;
+        ++b;
+      }
+    } else {
+      // Lane j is in block b + (rem + j) / block: count the boundaries at or before it (cmpgt gives -1).
+      const __m256i pos = _mm256_add_epi32(lane, _mm256_set1_epi32((int)rem));
+      __m256i off = _mm256_setzero_si256();
+      for (int64_t e = block; e < rem + 8; e += block)
+        off = _mm256_sub_epi32(off, _mm256_cmpgt_epi32(pos, _mm256_set1_epi32((int)e - 1)));
+      a = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), absmax + b, off, _mm256_castsi256_ps(lane_mask(n)), 4);
+      rem += 8;
+      b += rem / block;
+      rem %= block;
+    }
+    return a;
+  }
+};
+
+inline Table4 nf4_codebook() { return Table4{_mm256_loadu_ps(kNf4Codebook), _mm256_loadu_ps(kNf4Codebook + 8)}; }
+
+// Calls fn(c, w) for each 8-column chunk of row r with unaligned blocks (w zero in lanes past cols).
+template <typename Fn>
+inline void nf4_unaligned_chunks(const Decoder<4>& dec, const Nf4Matrix& w, int64_t r, Fn&& fn) {
+  const Table4 cb = nf4_codebook();
+  Nf4Absmax am(w, r);
+  for_chunks<4>(dec, w.packed + r * words_per_row(4, w.cols), w.cols, [&](int64_t) { return cb; },
+                [&](int64_t c, __m256 v) { fn(c, _mm256_mul_ps(v, am.next(w.cols - c))); });
+}
+
 template <int N>
 void nf4_rows_n(const Nf4Matrix& w, int64_t r0, int64_t r1, const float* X, float* Y, int64_t ldy) {
   if (!nf4_aligned(w)) {
-    std::vector<float> row((size_t)w.cols);
+    const Decoder<4> dec;
     for (int64_t r = r0; r < r1; ++r) {
-      scalar_ops().nf4_dequant(w, r, r + 1, row.data());
-      float out[N];
-      dense_dot(row.data(), w.cols, X, w.cols, N, out);
-      for (int t = 0; t < N; ++t) Y[t * ldy + r] = out[t];
+      // Two accumulators per token, swapped after every chunk (free once unrolled), so that one token is
+      // not bound by FMA latency.
+      __m256 acc[N], alt[N];
+      for (int t = 0; t < N; ++t) acc[t] = alt[t] = _mm256_setzero_ps();
+      nf4_unaligned_chunks(dec, w, r, [&](int64_t c, __m256 wv) {
+        if (c + 8 <= w.cols) {
+          for (int t = 0; t < N; ++t) acc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(X + t * w.cols + c), acc[t]);
+        } else {
+          const __m256i m = lane_mask(w.cols - c);
+          for (int t = 0; t < N; ++t) acc[t] = _mm256_fmadd_ps(wv, _mm256_maskload_ps(X + t * w.cols + c, m), acc[t]);
+        }
+        for (int t = 0; t < N; ++t) std::swap(acc[t], alt[t]);
+      });
+      for (int t = 0; t < N; ++t) Y[t * ldy + r] = hsum(_mm256_add_ps(acc[t], alt[t]));
     }
     return;
   }
@@ -441,11 +586,17 @@ void nf4_rows(const Nf4Matrix& w, int64_t r0, int64_t r1, const float* X, int64_
 }
 
 void nf4_dequant(const Nf4Matrix& w, int64_t r0, int64_t r1, float* out) {
+  const Decoder<4> dec;
   if (!nf4_aligned(w)) {
-    scalar_ops().nf4_dequant(w, r0, r1, out);
+    for (int64_t r = r0; r < r1; ++r) {
+      float* o = out + (r - r0) * w.cols;
+      nf4_unaligned_chunks(dec, w, r, [&](int64_t c, __m256 v) {
+        if (c + 8 <= w.cols) _mm256_storeu_ps(o + c, v);
+        else _mm256_maskstore_ps(o + c, lane_mask(w.cols - c), v);
+      });
+    }
     return;
   }
-  const Decoder<4> dec;
   const int64_t words = words_per_row(4, w.cols);
   for (int64_t r = r0; r < r1; ++r) {
     float* o = out + (r - r0) * w.cols;

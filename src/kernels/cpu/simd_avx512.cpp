@@ -22,12 +22,16 @@
 
 #include "core/half.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/sparse_row.h"
 
 namespace sqz::kernels::detail {
 
 namespace {
 
 constexpr int64_t kStep = 32;
+#ifndef PFHINT
+#define PFHINT _MM_HINT_T1
+#endif
 constexpr int64_t kPrefetchHalfs = 1024;  // fp16/bf16 software prefetch distance (2 KiB)
 
 // ---- decoders: the 32 indices of a step (B words) as two vectors of 16 lanes ----
@@ -45,21 +49,26 @@ struct Decoder<2> {
   }
 };
 
-// 3-bit (block of 32 = 3 words): word 0 / word 1 hold the low two bits of indices 0-15 / 16-31 at bits
-// 2j, word 2 bit 2 of index j at bit j. Lane j: (word >> 2j) supplies bits 1..0, word2 rotated right by
-// j - 2 brings bit j to bit 2, and one vpternlogd merges them ((a & 3) | (b & ~3)).
+// 3-bit (block of 32 = 3 words, index j at bits 3j of the block's bit stream): bytes 0..7 hold indices
+// 0-15 at bits 3j, bytes 4..11 indices 16-31 at bits 16 + 3j. vpmultishiftqb copies, into byte 0 of
+// dword lane j, the 8 bits starting at that offset of the broadcast qword: one byte-shuffle-class op per
+// 16 indices, where the previous 2+1 bit-plane layout needed three (two shifts and a rotate).
 template <>
 struct Decoder<3> {
-  __m512i sh = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  __m512i rot0 = _mm512_setr_epi32(30, 31, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13);
-  __m512i rot1 = _mm512_setr_epi32(14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29);
-  __m512i three = _mm512_set1_epi32(3);
+  __m512i ctl0 = offsets(0), ctl1 = offsets(16);
+  static __m512i offsets(int base) {
+    alignas(64) uint8_t b[64] = {};
+    for (int j = 0; j < 16; ++j) b[4 * j] = (uint8_t)(base + 3 * j);
+    return _mm512_load_si512(b);
+  }
+  static __m512i bcast64(const void* p) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return _mm512_set1_epi64((long long)v);
+  }
   void operator()(const uint32_t* p, __m512i& i0, __m512i& i1) const {
-    const __m512i hi = _mm512_set1_epi32((int)p[2]);
-    i0 = _mm512_ternarylogic_epi32(_mm512_srlv_epi32(_mm512_set1_epi32((int)p[0]), sh), _mm512_rorv_epi32(hi, rot0),
-                                   three, 0xE4);
-    i1 = _mm512_ternarylogic_epi32(_mm512_srlv_epi32(_mm512_set1_epi32((int)p[1]), sh), _mm512_rorv_epi32(hi, rot1),
-                                   three, 0xE4);
+    i0 = _mm512_multishift_epi64_epi8(ctl0, bcast64(p));
+    i1 = _mm512_multishift_epi64_epi8(ctl1, bcast64(p + 1));
   }
 };
 
@@ -143,7 +152,8 @@ inline void for_steps(const Decoder<B>& dec, const uint32_t* p, int64_t cols, Fn
 // With R == 1 the loop runs two steps per iteration into separate accumulators instead.
 template <int B, int R, typename TableAt>
 inline void rows_dot(const Decoder<B>& dec, const uint32_t* p, int64_t words, int64_t cols, int64_t seg,
-                     TableAt&& table_at, const float* x, float* out) {
+                     TableAt&& table_at, const float* x, float* out, const char* pf = nullptr,
+                     const char* pf_end = nullptr) {
   constexpr int A = R == 1 ? 4 : 1;  // accumulators per row
   __m512 acc[R][A], tab[R];
   for (int k = 0; k < R; ++k)
@@ -166,6 +176,11 @@ inline void rows_dot(const Decoder<B>& dec, const uint32_t* p, int64_t words, in
       }
     }
     for (; c < end; c += kStep, p += B) {
+      if (pf < pf_end) {
+        _mm_prefetch(pf, PFHINT);
+        _mm_prefetch(pf + 64, PFHINT);
+        pf += 128;
+      }
       const __m512 x0 = _mm512_loadu_ps(x + c), x1 = _mm512_loadu_ps(x + c + 16);
       for (int k = 0; k < R; ++k) {
         dec(p + k * words, i0, i1);
@@ -203,45 +218,15 @@ inline void rows_single_token(const uint32_t* packed, int64_t cols, int64_t seg,
   const Decoder<B> dec;
   const int64_t words = words_per_row(B, cols);
   int64_t r = r0;
-  for (; r + kRowsPerPass <= r1; r += kRowsPerPass)
+  const char* end = reinterpret_cast<const char*>(packed + r1 * words);
+  for (; r + kRowsPerPass <= r1; r += kRowsPerPass) {
+    const char* next = reinterpret_cast<const char*>(packed + (r + kRowsPerPass) * words);
     rows_dot<B, kRowsPerPass>(dec, packed + r * words, words, cols, seg,
-                              [&](int k, int64_t si) { return table_at(r + k, si); }, x, y + r);
+                              [&](int k, int64_t si) { return table_at(r + k, si); }, x, y + r, next,
+                              std::min(end, next + kRowsPerPass * words * 4));
+  }
   for (; r < r1; ++r)
     rows_dot<B, 1>(dec, packed + r * words, words, cols, seg, [&](int, int64_t si) { return table_at(r, si); }, x, y + r);
-}
-
-// out[t] += sparse row r . X[t] (16 entries per step: gather x, convert the fp16 values).
-template <int N>
-inline void sparse_row(const CsrMatrix& s, int64_t r, const float* X, int64_t ldx, float* out) {
-  const int32_t b = s.row_ptr[r], e = s.row_ptr[r + 1];
-  if (b == e) return;
-  __m512 acc[N];
-  for (int t = 0; t < N; ++t) acc[t] = _mm512_setzero_ps();
-  for (int32_t i = b; i < e; i += 16) {
-    const __mmask16 m = lane_mask(e - i);
-    const __m512i ci = _mm512_maskz_loadu_epi32(m, s.col_idx + i);
-    const __m512 v = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, s.values + i));
-    for (int t = 0; t < N; ++t)
-      acc[t] = _mm512_fmadd_ps(v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, ci, X + t * ldx, 4), acc[t]);
-  }
-  for (int t = 0; t < N; ++t) out[t] += _mm512_reduce_add_ps(acc[t]);
-}
-
-// Dot products of a dense fp32 row with N tokens (the fallback after a scalar dequantization).
-inline void dense_dot(const float* w, int64_t cols, const float* X, int64_t ldx, int64_t n, float* out) {
-  for (int64_t t = 0; t < n; ++t) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    int64_t c = 0;
-    for (; c + 32 <= cols; c += 32) {
-      a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + c), _mm512_loadu_ps(X + t * ldx + c), a0);
-      a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + c + 16), _mm512_loadu_ps(X + t * ldx + c + 16), a1);
-    }
-    for (; c < cols; c += 16) {
-      const __mmask16 m = lane_mask(cols - c);
-      a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + c), _mm512_maskz_loadu_ps(m, X + t * ldx + c), a0);
-    }
-    out[t] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-  }
 }
 
 // R rows x N tokens (N <= 4) over the columns [c0, c1) (c0 a multiple of 32; c1 a multiple of 32 or
@@ -459,13 +444,170 @@ struct GatheredGroups {
       z[(size_t)g] = half(w.zeros[r * ng + g]);
     }
   }
-  __m512 weights(__m512i idx, int64_t c, __mmask16 m, __m512 iota) const {
+  // q: the 16 codes at column c as floats.
+  __m512 weights_of(__m512 q, int64_t c, __mmask16 m) const {
     const __m512i g = _mm512_maskz_loadu_epi32(m, gidx + c);
     const __m512 sv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, g, s.data(), 4);
     const __m512 zv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, g, z.data(), 4);
-    return _mm512_maskz_mul_ps(m, _mm512_sub_ps(_mm512_permutexvar_ps(idx, iota), zv), sv);
+    return _mm512_maskz_mul_ps(m, _mm512_sub_ps(q, zv), sv);
+  }
+  __m512 weights(__m512i idx, int64_t c, __mmask16 m, __m512 iota) const {
+    return weights_of(_mm512_permutexvar_ps(idx, iota), c, m);
   }
 };
+
+// ---- 8-bit groups ----
+// 256 levels do not fit a register table, so each weight is computed from its code as the reference does,
+// ((float)q - z) * s (bit for bit); 8-bit rows are plain bytes in column order, 16 codes per vector.
+
+inline const uint8_t* row_bytes(const GroupMatrix& w, int64_t r) {
+  return reinterpret_cast<const uint8_t*>(w.packed + r * words_per_row(8, w.cols));
+}
+
+// Masked so that a row's last chunk never reads past its words (the last row's are the buffer's end).
+inline __m512 codes8(const uint8_t* p, __mmask16 m) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, p)));
+}
+
+// R rows x N tokens over the columns [c0, c1) (c0 a multiple of 32; c1 a multiple of 32 or cols) with
+// aligned groups; out[k * N + t] = partial dot of row r + k with token t (at X + t * ldx). Segments are
+// whole groups, so a group ends on a 16-column boundary or at cols.
+template <int R, int N>
+inline void group8_block(const GroupMatrix& w, int64_t r, int64_t c0, int64_t c1, const float* X, int64_t ldx,
+                         float* out) {
+  const int64_t ng = w.n_groups(), seg = std::min(w.group, w.cols);
+  const uint8_t* p[R];
+  __m512 acc[R][N], s[R], z[R];
+  for (int k = 0; k < R; ++k) {
+    p[k] = row_bytes(w, r + k);
+    for (int t = 0; t < N; ++t) acc[k][t] = _mm512_setzero_ps();
+  }
+  for (int64_t c = c0; c < c1;) {
+    const int64_t g = c / seg, end = std::min(c1, (g + 1) * seg);
+    for (int k = 0; k < R; ++k) {
+      z[k] = _mm512_set1_ps(half(w.zeros[(r + k) * ng + g]));
+      s[k] = _mm512_set1_ps(half(w.scales[(r + k) * ng + g]));
+    }
+    auto chunk = [&](__mmask16 m) {
+      __m512 x[N];
+      for (int t = 0; t < N; ++t) x[t] = _mm512_maskz_loadu_ps(m, X + t * ldx + c);
+      for (int k = 0; k < R; ++k) {
+        const __m512 wv = _mm512_mul_ps(_mm512_sub_ps(codes8(p[k] + c, m), z[k]), s[k]);
+        for (int t = 0; t < N; ++t) acc[k][t] = _mm512_fmadd_ps(wv, x[t], acc[k][t]);
+      }
+    };
+    // A constant full mask lets the compiler drop the masking from the steady loop.
+    for (; c + 16 <= end; c += 16) chunk((__mmask16)0xFFFF);
+    if (c < end) {
+      chunk(lane_mask(end - c));
+      c = end;
+    }
+  }
+  for (int k = 0; k < R; ++k)
+    for (int t = 0; t < N; ++t) out[k * N + t] = _mm512_reduce_add_ps(acc[k][t]);
+}
+
+// Tokens per pass of the 8-bit kernel: computing a weight costs ~4 instructions (the LUT kernels' lookup
+// 1), so it is spread over twice rows_multi's kBlockTokens (2 rows x 8 tokens measured ~1.3x faster than
+// 2 x 4 on Zen 5 at n = 16..64; 1 row x 8 slower than both).
+constexpr int kGroup8Tokens = 8;
+
+template <int R, typename F>
+void dispatch_group8_block(int64_t k, F&& f) {
+  auto g = [&](auto N_) { f(std::integral_constant<int, R>{}, N_); };
+  switch (k) {
+    case 1: g(std::integral_constant<int, 1>{}); break;
+    case 2: g(std::integral_constant<int, 2>{}); break;
+    case 3: g(std::integral_constant<int, 3>{}); break;
+    case 4: g(std::integral_constant<int, 4>{}); break;
+    case 5: g(std::integral_constant<int, 5>{}); break;
+    case 6: g(std::integral_constant<int, 6>{}); break;
+    case 7: g(std::integral_constant<int, 7>{}); break;
+    default: g(std::integral_constant<int, 8>{}); break;
+  }
+}
+
+// As rows_multi: one token takes 4 rows per pass (independent FMA chains over one x load); more tokens go
+// in blocks of kGroup8Tokens over column chunks whose x stays in L1, partial sums accumulating in Y.
+void group8_rows(const GroupMatrix& w, int64_t r0, int64_t r1, const float* X, int64_t n, float* Y, int64_t ldy) {
+  const int64_t cols = w.cols;
+  for (int64_t t = 0; t < n; t += kGroup8Tokens) {
+    const int64_t k = std::min<int64_t>(kGroup8Tokens, n - t);
+    const int64_t chunk = k == 1 ? cols : std::max<int64_t>(kStep, kXChunkBytes / (4 * k) / kStep * kStep);
+    for (int64_t c0 = 0; c0 < cols; c0 += chunk) {
+      const int64_t c1 = std::min(cols, c0 + chunk);
+      for (int64_t r = r0; r < r1;) {
+        auto run = [&](auto R_, auto N_) {
+          constexpr int R = decltype(R_)::value, N = decltype(N_)::value;
+          float out[R * N];
+          group8_block<R, N>(w, r, c0, c1, X + t * cols, cols, out);
+          for (int i = 0; i < R; ++i)
+            for (int j = 0; j < N; ++j) {
+              float& y = Y[(t + j) * ldy + r + i];
+              y = (c0 == 0 ? 0.f : y) + out[i * N + j];
+            }
+          r += R;
+        };
+        if (k == 1) {
+          if (r + 4 <= r1) run(std::integral_constant<int, 4>{}, std::integral_constant<int, 1>{});
+          else run(std::integral_constant<int, 1>{}, std::integral_constant<int, 1>{});
+        } else if (r + kBlockRows <= r1) {
+          dispatch_group8_block<kBlockRows>(k, run);
+        } else {
+          dispatch_group8_block<1>(k, run);
+        }
+      }
+    }
+  }
+}
+
+template <int N>
+void group8_rows_gathered(const GroupMatrix& w, int64_t r0, int64_t r1, const float* X, float* Y, int64_t ldy) {
+  GatheredGroups gg(w);
+  for (int64_t r = r0; r < r1; ++r) {
+    gg.load_row(w, r);
+    const uint8_t* p = row_bytes(w, r);
+    __m512 acc[N];
+    for (int t = 0; t < N; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < w.cols; c += 16) {
+      const __mmask16 m = lane_mask(w.cols - c);
+      const __m512 wv = gg.weights_of(codes8(p + c, m), c, m);
+      for (int t = 0; t < N; ++t) acc[t] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, X + t * w.cols + c), acc[t]);
+    }
+    for (int t = 0; t < N; ++t) Y[t * ldy + r] = _mm512_reduce_add_ps(acc[t]);
+  }
+}
+
+void group8_dequant(const GroupMatrix& w, int64_t r0, int64_t r1, float* out) {
+  const int64_t ng = w.n_groups(), seg = std::min(w.group, w.cols);
+  const bool aligned = group_aligned(w);
+  std::optional<GatheredGroups> gg;
+  if (!aligned) gg.emplace(w);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* p = row_bytes(w, r);
+    float* o = out + (r - r0) * w.cols;
+    if (aligned) {
+      for (int64_t c = 0; c < w.cols;) {
+        const int64_t g = c / seg, end = std::min(w.cols, (g + 1) * seg);
+        const __m512 z = _mm512_set1_ps(half(w.zeros[r * ng + g])), s = _mm512_set1_ps(half(w.scales[r * ng + g]));
+        auto chunk = [&](__mmask16 m) { _mm512_mask_storeu_ps(o + c, m, _mm512_mul_ps(_mm512_sub_ps(codes8(p + c, m), z), s)); };
+        // Masked stores with a run-time mask are slow (~1.8x for this loop on Zen 5): full chunks get a
+        // constant one, which compiles to a plain store.
+        for (; c + 16 <= end; c += 16) chunk((__mmask16)0xFFFF);
+        if (c < end) {
+          chunk(lane_mask(end - c));
+          c = end;
+        }
+      }
+    } else {
+      gg->load_row(w, r);
+      auto chunk = [&](int64_t c, __mmask16 m) { _mm512_mask_storeu_ps(o + c, m, gg->weights_of(codes8(p + c, m), c, m)); };
+      int64_t c = 0;
+      for (; c + 16 <= w.cols; c += 16) chunk(c, (__mmask16)0xFFFF);
+      if (c < w.cols) chunk(c, lane_mask(w.cols - c));
+    }
+  }
+}
 
 template <int B, int N>
 void group_rows_gathered(const GroupMatrix& w, int64_t r0, int64_t r1, const float* X, float* Y, int64_t ldy) {
@@ -504,6 +646,17 @@ void group_rows_b(const GroupMatrix& w, int64_t r0, int64_t r1, const float* X, 
 }
 
 void group_rows(const GroupMatrix& w, int64_t r0, int64_t r1, const float* X, int64_t n, float* Y, int64_t ldy) {
+  if (w.bits == 8) {
+    if (group_aligned(w)) {
+      group8_rows(w, r0, r1, X, n, Y, ldy);
+    } else {
+      for (int64_t t = 0; t < n; t += 4)
+        dispatch_tokens(std::min<int64_t>(4, n - t), [&](auto k) {
+          group8_rows_gathered<decltype(k)::value>(w, r0, r1, X + t * w.cols, Y + t * ldy, ldy);
+        });
+    }
+    return;
+  }
   dispatch_bits(w.bits, [&](auto b) { group_rows_b<decltype(b)::value>(w, r0, r1, X, n, Y, ldy); });
 }
 
@@ -535,26 +688,89 @@ void group_dequant_b(const GroupMatrix& w, int64_t r0, int64_t r1, float* out) {
 }
 
 void group_dequant(const GroupMatrix& w, int64_t r0, int64_t r1, float* out) {
+  if (w.bits == 8) {
+    group8_dequant(w, r0, r1, out);
+    return;
+  }
   dispatch_bits(w.bits, [&](auto b) { group_dequant_b<decltype(b)::value>(w, r0, r1, out); });
 }
 
 // ---- NF4 ----
 // Block k's table is codebook * absmax[k] (the reference's product, bit for bit). When blocks tile the
-// rows in whole 32-column steps the table changes at block starts; otherwise (a block straddling rows)
-// a row is dequantized by the scalar reference and dotted here.
+// rows in whole 32-column steps the table changes at block starts; otherwise (a block not a multiple of
+// 32, or one straddling rows) each lane multiplies its codebook value by its own block's absmax (the
+// same product again).
 
 inline __m512 nf4_table(const float* absmax, int64_t block) {
   return _mm512_mul_ps(_mm512_loadu_ps(kNf4Codebook), _mm512_set1_ps(absmax[block]));
 }
 
+// The absmax of each lane along a row, 16 columns at a time: b is the block of the chunk's first weight
+// and rem how many of its weights precede it, kept up to date without a division per chunk. A block of at
+// least 16 meets at most one boundary per chunk (a blend of two broadcasts); smaller ones take a gather.
+struct Nf4Absmax {
+  const float* absmax;
+  int64_t block, b, rem;
+  __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  Nf4Absmax(const Nf4Matrix& w, int64_t r)
+      : absmax(w.absmax), block(w.block), b(r * w.cols / w.block), rem(r * w.cols % w.block) {}
+  // The next chunk, whose first n lanes are weights of the matrix (n <= 0: none, and no absmax is read).
+  __m512 next(int64_t n) {
+    if (n <= 0) return _mm512_setzero_ps();
+    __m512 a;
+    if (block >= 16) {
+      a = _mm512_set1_ps(absmax[b]);
+      const int64_t cross = block - rem;  // first lane in block b + 1
+      if (cross < std::min<int64_t>(n, 16))
+        a = _mm512_mask_mov_ps(a, _mm512_cmpge_epi32_mask(lane, _mm512_set1_epi32((int)cross)), _mm512_set1_ps(absmax[b + 1]));
+      rem += 16;
+      if (rem >= block) {
+        rem -= block;
+        ++b;
+      }
+    } else {
+      // Lane j is in block b + (rem + j) / block: count the boundaries at or before it.
+      const __m512i pos = _mm512_add_epi32(lane, _mm512_set1_epi32((int)rem));
+      __m512i off = _mm512_setzero_si512();
+      for (int64_t e = block; e < rem + 16; e += block)
+        off = _mm512_mask_add_epi32(off, _mm512_cmpge_epi32_mask(pos, _mm512_set1_epi32((int)e)), off, _mm512_set1_epi32(1));
+      a = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lane_mask(n), off, absmax + b, 4);
+      rem += 16;
+      b += rem / block;
+      rem %= block;
+    }
+    return a;
+  }
+};
+
+// Unaligned blocks, N tokens, one row at a time.
+template <int N>
+void nf4_rows_unaligned(const Nf4Matrix& w, int64_t r0, int64_t r1, const float* X, float* Y, int64_t ldy) {
+  const Decoder<4> dec;
+  const __m512 cb = _mm512_loadu_ps(kNf4Codebook);
+  const int64_t words = words_per_row(4, w.cols);
+  for (int64_t r = r0; r < r1; ++r) {
+    Nf4Absmax am(w, r);
+    __m512 acc0[N], acc1[N];
+    for (int t = 0; t < N; ++t) acc0[t] = acc1[t] = _mm512_setzero_ps();
+    for_steps<4>(dec, w.packed + r * words, w.cols, [&](int64_t c, __m512i i0, __m512i i1, __mmask16 m0, __mmask16 m1) {
+      const __m512 w0 = _mm512_mul_ps(_mm512_permutexvar_ps(i0, cb), am.next(w.cols - c));
+      const __m512 w1 = _mm512_mul_ps(_mm512_permutexvar_ps(i1, cb), am.next(w.cols - c - 16));
+      for (int t = 0; t < N; ++t) {
+        acc0[t] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m0, X + t * w.cols + c), acc0[t]);
+        acc1[t] = _mm512_fmadd_ps(w1, _mm512_maskz_loadu_ps(m1, X + t * w.cols + c + 16), acc1[t]);
+      }
+    });
+    for (int t = 0; t < N; ++t) Y[t * ldy + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t]));
+  }
+}
+
 void nf4_rows(const Nf4Matrix& w, int64_t r0, int64_t r1, const float* X, int64_t n, float* Y, int64_t ldy) {
   if (!nf4_aligned(w)) {
-    std::vector<float> row((size_t)w.cols), out((size_t)n);
-    for (int64_t r = r0; r < r1; ++r) {
-      scalar_ops().nf4_dequant(w, r, r + 1, row.data());
-      dense_dot(row.data(), w.cols, X, w.cols, n, out.data());
-      for (int64_t t = 0; t < n; ++t) Y[t * ldy + r] = out[(size_t)t];
-    }
+    for (int64_t t = 0; t < n; t += 4)
+      dispatch_tokens(std::min<int64_t>(4, n - t), [&](auto k) {
+        nf4_rows_unaligned<decltype(k)::value>(w, r0, r1, X + t * w.cols, Y + t * ldy, ldy);
+      });
     return;
   }
   // Aligned: row r's blocks are r * bpr + 0 .. bpr - 1.
@@ -564,12 +780,20 @@ void nf4_rows(const Nf4Matrix& w, int64_t r0, int64_t r1, const float* X, int64_
 }
 
 void nf4_dequant(const Nf4Matrix& w, int64_t r0, int64_t r1, float* out) {
-  if (!nf4_aligned(w)) {
-    scalar_ops().nf4_dequant(w, r0, r1, out);
-    return;
-  }
   const Decoder<4> dec;
   const int64_t words = words_per_row(4, w.cols);
+  if (!nf4_aligned(w)) {
+    const __m512 cb = _mm512_loadu_ps(kNf4Codebook);
+    for (int64_t r = r0; r < r1; ++r) {
+      float* o = out + (r - r0) * w.cols;
+      Nf4Absmax am(w, r);
+      for_steps<4>(dec, w.packed + r * words, w.cols, [&](int64_t c, __m512i i0, __m512i i1, __mmask16 m0, __mmask16 m1) {
+        _mm512_mask_storeu_ps(o + c, m0, _mm512_mul_ps(_mm512_permutexvar_ps(i0, cb), am.next(w.cols - c)));
+        _mm512_mask_storeu_ps(o + c + 16, m1, _mm512_mul_ps(_mm512_permutexvar_ps(i1, cb), am.next(w.cols - c - 16)));
+      });
+    }
+    return;
+  }
   for (int64_t r = r0; r < r1; ++r) {
     float* o = out + (r - r0) * w.cols;
     __m512 tab = _mm512_setzero_ps();

@@ -18,10 +18,16 @@ struct KernelTuning {
 
 KernelTuning& kernel_tuning();
 
-// Measured on Zen 5, 2 threads, LUT 3/4-bit and group int4 at 4096x4096 and 4096x11008, n = 8..512 (see
-// docs/results.md, "batched path"): the AVX-512 row kernels beat dequantize+sgemm at every n measured, by
-// 1.0-2.6x, even against OpenBLAS's SkylakeX sgemm; the AVX2 ones up to n = 32; the scalar ones only for
-// single tokens.
-int64_t row_kernel_max_tokens_for(Isa isa);
+// How a format's row kernel gets its weights: Table = one 16-entry table per row segment and a permute
+// per 16 weights (LUT, aligned groups of 2-4 bits, aligned NF4); PerLane = per-lane arithmetic or gathers
+// (8-bit groups, g_idx or unaligned groups, NF4 blocks that do not tile the rows).
+enum class RowDecode { Table, PerLane };
+
+// Measured on Zen 5, 2 threads, at 4096x4096 and 4096x11008, n = 8..512 (see docs/results.md, "batched
+// path"). Table: the AVX-512 row kernels beat dequantize+sgemm at every n measured, by 1.0-2.6x, even
+// against OpenBLAS's SkylakeX sgemm; the AVX2 ones up to n = 32; the scalar ones only for single tokens.
+// PerLane: AVX-512 row kernels win at n = 16 (8-bit g128: 10.5 vs 12.2 ms) and lose at 64 (42 vs 29 ms);
+// AVX2 loses already at 16 (NF4 block 48: 30 vs 13 ms).
+int64_t row_kernel_max_tokens_for(Isa isa, RowDecode decode = RowDecode::Table);
 
 }  // namespace sqz::kernels
