@@ -13,8 +13,8 @@ namespace sqz::kernels::detail {
 namespace {
 
 // out[t] += sparse row r . X[t]. Scalar loads of x: a row holds ~0.5 % of its columns (most 16-lane steps
-// would be mostly masked), and scalar loads beat vgatherdps on Zen 5 (0.45 % CSR at 4096 x 11008 and
-// 11008 x 4096 added 10-14 % to the LUT GEMV with AVX-512 gathers, 7 % this way; bench_kernels, same session).
+// would be mostly masked), and scalar loads beat vgatherdps on Zen 5 (bench_kernels, 0.45 % CSR at the 7B
+// shapes: roughly +10-14 % on the LUT GEMV with AVX-512 gathers, +7-12 % this way, in noisy A/B runs).
 template <int N>
 inline void sparse_row(const CsrMatrix& s, int64_t r, const float* X, int64_t ldx, float* out) {
   const int32_t b = s.row_ptr[r], e = s.row_ptr[r + 1];
