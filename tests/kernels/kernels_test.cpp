@@ -585,6 +585,42 @@ TEST(Dense, F16AndBf16GemvEveryIsaMatchReference) {
   }
 }
 
+// The multi-token fp16 / bf16 row kernels (where an ISA has them) equal the per-token reference GEMV up to
+// summation order, for token counts on both sides of the 4-token blocks and columns across the x chunks.
+TEST(Dense, F16AndBf16MultiTokenRowKernelsMatchReference) {
+  std::vector<std::pair<int64_t, int64_t>> shapes = kShapes;
+  shapes.push_back({9, 3000});  // several column chunks per token block
+  for (auto [rows, cols] : shapes) {
+    const auto wf = random_floats((size_t)(rows * cols), 15);
+    std::vector<uint16_t> wh = to_half(wf), wb(wf.size());
+    for (size_t i = 0; i < wf.size(); ++i) wb[i] = f32_to_bf16(wf[i]);
+    for (int64_t n : {2, 4, 5, 11}) {
+      const auto X = random_floats((size_t)(n * cols), 16);
+      for (bool bf : {false, true}) {
+        const auto& w = bf ? wb : wh;
+        std::vector<float> W(w.size());
+        for (size_t i = 0; i < w.size(); ++i) W[i] = bf ? bf16_to_f32(w[i]) : fp16_to_f32(w[i]);
+        const auto scale = abs_products(W, rows, cols, X, n);
+        std::vector<float> want((size_t)(n * rows));
+        for (int64_t t = 0; t < n; ++t)
+          (bf ? gemv_bf16_ref : gemv_f16_ref)(w.data(), rows, cols, X.data() + t * cols, want.data() + t * rows);
+        for (Isa isa : supported_isas()) {
+          IsaScope pin(isa);
+          std::vector<float> got((size_t)(n * rows), NAN);
+          const bool ran = (bf ? gemm_bf16_rows : gemm_f16_rows)(w.data(), rows, cols, X.data(), n, got.data());
+          if (isa == Isa::Avx512) {
+            EXPECT_TRUE(ran) << "AVX-512 has the multi-token kernel";
+          }
+          if (!ran) continue;
+          expect_close(got, want, scale,
+                       label(isa, std::string(bf ? "bf16 " : "f16 ") + std::to_string(rows) + "x" + std::to_string(cols) +
+                                      " n=" + std::to_string(n)));
+        }
+      }
+    }
+  }
+}
+
 TEST(Dense, ConversionsAreExactForSpecialValues) {
   std::vector<uint16_t> h = {0x0000, 0x8000, 0x0001, 0x03ff, 0x0400, 0x3c00, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x3555,
                              0x1234, 0x8001, 0xc000, 0x4000, 0x5bff, 0x0200};

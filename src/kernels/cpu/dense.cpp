@@ -52,6 +52,24 @@ void gemv_bf16(const uint16_t* W, int64_t rows, int64_t cols, const float* x, fl
   gemv_rows(rows, cols, y, [&](int64_t r) { return dot(W + r * cols, cols, x); });
 }
 
+namespace {
+bool half_gemm_rows(decltype(detail::RowOps::f16_rows_n) rows_n, const uint16_t* W, int64_t rows, int64_t cols,
+                    const float* X, int64_t n, float* Y) {
+  if (!rows_n) return false;
+  auto run = [&](int64_t r0, int64_t r1) { rows_n(W, cols, r0, r1, X, n, Y, rows); };
+  if (rows * cols * n < kernel_tuning().parallel_min_work) run(0, rows);
+  else parallel_for(rows, 4, run);
+  return true;
+}
+}  // namespace
+
+bool gemm_f16_rows(const uint16_t* W, int64_t rows, int64_t cols, const float* X, int64_t n, float* Y) {
+  return half_gemm_rows(ops().f16_rows_n, W, rows, cols, X, n, Y);
+}
+bool gemm_bf16_rows(const uint16_t* W, int64_t rows, int64_t cols, const float* X, int64_t n, float* Y) {
+  return half_gemm_rows(ops().bf16_rows_n, W, rows, cols, X, n, Y);
+}
+
 void convert_f16_to_f32(const uint16_t* in, float* out, int64_t n) { ops().f16_to_f32(in, out, n); }
 void convert_bf16_to_f32(const uint16_t* in, float* out, int64_t n) { ops().bf16_to_f32(in, out, n); }
 

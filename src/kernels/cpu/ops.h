@@ -35,6 +35,12 @@ struct RowOps {
   void (*bf16_rows)(const uint16_t* W, int64_t cols, int64_t r0, int64_t r1, const float* x, float* y);
   void (*f16_to_f32)(const uint16_t* in, float* out, int64_t n);
   void (*bf16_to_f32)(const uint16_t* in, float* out, int64_t n);
+  // Many tokens (Y[t * ldy + r] = W[r, :] . X[t], rows [r0, r1)), or nullptr where the ISA has no such
+  // kernel (the caller then converts row tiles to fp32 for sgemm).
+  void (*f16_rows_n)(const uint16_t* W, int64_t cols, int64_t r0, int64_t r1, const float* X, int64_t n, float* Y,
+                     int64_t ldy) = nullptr;
+  void (*bf16_rows_n)(const uint16_t* W, int64_t cols, int64_t r0, int64_t r1, const float* X, int64_t n, float* Y,
+                      int64_t ldy) = nullptr;
 };
 
 const RowOps& scalar_ops();
