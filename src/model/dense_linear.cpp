@@ -5,7 +5,6 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "core/threads.h"
 #include "kernels/cpu/dense.h"
 
 namespace sqz {
@@ -58,11 +57,7 @@ void DenseLinear::matmul(const float* X, int64_t n, float* Y) const {
   std::vector<float> buf((size_t)(std::min(tile, rows) * cols));
   for (int64_t r0 = 0; r0 < rows; r0 += tile) {
     const int64_t r1 = std::min(rows, r0 + tile);
-    // Both cores convert: one thread's fp16 -> fp32 conversion took longer than the sgemm of a 32-token tile.
-    // (by whole rows: a Q8_0 row is whole 32-weight blocks).
-    parallel_for(r1 - r0, 4, [&](int64_t a, int64_t b) {
-      convert_to_f32(w_, buf.data() + a * cols, (r0 + a) * cols, (b - a) * cols);
-    });
+    convert_to_f32(w_, buf.data(), r0 * cols, (r1 - r0) * cols);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)(r1 - r0), (int)cols, 1.0f, X, (int)cols,
                 buf.data(), (int)cols, 0.0f, Y + r0, (int)rows);
   }
