@@ -140,6 +140,19 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
+// A short training run on the fixture's text (2 held-out windows of 32 tokens).
+FinetuneOptions short_run(int steps) {
+  FinetuneOptions o;
+  o.data = {fx().text};
+  o.steps = steps;
+  o.ctx = 32;
+  o.batch = 2;
+  o.lr = 2e-2;
+  o.eval_windows = 2;
+  o.progress = false;
+  return o;
+}
+
 }  // namespace
 
 TEST(Finetune, StoredParameterGradientsMatchFiniteDifferences) {
@@ -229,14 +242,7 @@ TEST(Finetune, DistillationGradientMatchesFiniteDifferences) {
 
 TEST(Finetune, ShortRunLowersLossAndTheOutputReloadsToTheTrainedModel) {
   for (const char* name : {"squeezellm3", "rtn3g16"}) {
-    FinetuneOptions o;
-    o.data = {fx().text};
-    o.steps = 40;
-    o.ctx = 32;
-    o.batch = 2;
-    o.lr = 2e-2;
-    o.eval_windows = 2;
-    o.progress = false;
+    const FinetuneOptions o = short_run(40);
     const std::string out = (fx().dir / (std::string(name) + "_ft")).string();
     const FinetuneReport r = finetune_model(fx().quantized.at(name), o, out);
     EXPECT_LT(r.eval_after, r.eval_before - 0.05) << name;
@@ -276,14 +282,7 @@ TEST(Finetune, ShortRunLowersLossAndTheOutputReloadsToTheTrainedModel) {
 }
 
 TEST(Finetune, DistillationRunLowersTheKlFromTheTeacher) {
-  FinetuneOptions o;
-  o.data = {fx().text};
-  o.steps = 15;
-  o.ctx = 32;
-  o.batch = 2;
-  o.lr = 2e-2;
-  o.eval_windows = 2;
-  o.progress = false;
+  FinetuneOptions o = short_run(15);
   o.teacher = fx().model;
   const std::string out = (fx().dir / "sq_kd").string();
   const FinetuneReport r = finetune_model(fx().quantized.at("squeezellm3"), o, out);

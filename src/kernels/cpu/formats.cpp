@@ -200,7 +200,7 @@ void lut_gemv_ref(const LutMatrix& w, const CsrMatrix* sparse, const float* x, f
 
 static void lut_rows_parallel(const LutMatrix& w, const CsrMatrix* sparse, const float* X, int64_t n, float* Y) {
   const RowOps& o = ops_for_bits(w.bits);
-  // Cost in bytes read: the packed row and its LUT; a sparse entry reads 6 bytes plus a gathered x.
+  // Cost in bytes read: the packed row and its LUT; a sparse entry reads 6 bytes plus an x value.
   const double row_cost = (double)detail::words_per_row(w.bits, w.cols) * 4 + (double)(2 << w.bits);
   rows_by_passes(w.rows, w.cols, n, X, Y, row_cost, sparse ? sparse->row_ptr : nullptr, 12.0,
                  [&](int64_t r0, int64_t r1, const float* Xp, int64_t k, float* Yp) {
