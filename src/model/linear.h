@@ -9,6 +9,11 @@
 
 namespace sqz {
 
+namespace kernels {
+struct PackedMatrix;
+struct CsrMatrix;
+}  // namespace kernels
+
 class Linear {
  public:
   Linear(int64_t in_features, int64_t out_features) : in_(in_features), out_(out_features) {}
@@ -33,6 +38,11 @@ class Linear {
   virtual size_t weight_bytes() const = 0;
   // Short name of the storage format, e.g. "f32", "f16", "lut3+csr", "int4g128", "nf4", "w8a8".
   virtual std::string format() const = 0;
+
+  // The packed matrix and sparse part of a quantized layer (other engines and exporters read them), or
+  // nullptr for a dense one.
+  virtual const kernels::PackedMatrix* packed() const { return nullptr; }
+  virtual const kernels::CsrMatrix* sparse() const { return nullptr; }
 
   void set_bias(std::vector<float> b) { bias_ = std::move(b); }
   const std::vector<float>& bias() const { return bias_; }

@@ -146,6 +146,8 @@ QuantizeReport quantize_model(const std::string& model_path, const QuantOptions&
             ck->quantization_config.dump());
   std::unique_ptr<Quantizer> q = make_quantizer(opt);
   nlohmann::json qcfg = q->config();
+  const LinearFormat stored = q->format();
+  kernels::params_to_json(*stored.format, stored.params, qcfg);
   qcfg["sqz_version"] = SQZ_VERSION;
   qcfg["index_packing"] = kernels::kIndexPacking;
 

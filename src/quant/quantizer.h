@@ -12,6 +12,7 @@
 
 #include "core/tensor.h"
 #include "io/config.h"
+#include "model/quantized_linear.h"
 
 namespace sqz {
 
@@ -42,23 +43,6 @@ struct QuantOptions {
   int64_t calib_ctx = 256;         // awq: window length for that forward pass
 };
 
-// A tensor produced by a quantizer, owned in memory until written.
-struct OwnedTensor {
-  DType dtype = DType::F32;
-  Shape shape;
-  std::vector<uint8_t> bytes;
-  TensorView view(const std::string& source = "<quantizer>") const {
-    return TensorView{dtype, shape, bytes.data(), bytes.size(), source};
-  }
-  template <typename T>
-  static OwnedTensor from(DType dt, Shape shape, const std::vector<T>& v) {
-    OwnedTensor t{dt, std::move(shape), {}};
-    t.bytes.resize(v.size() * sizeof(T));
-    if (!v.empty()) std::memcpy(t.bytes.data(), v.data(), t.bytes.size());
-    return t;
-  }
-};
-
 // The stored form of one quantized linear: suffix (".qweight", ".lut", ...) -> tensor.
 using QuantizedTensors = std::vector<std::pair<std::string, OwnedTensor>>;
 
@@ -84,8 +68,11 @@ struct LayerJob {
 class Quantizer {
  public:
   virtual ~Quantizer() = default;
-  // quantization_config fields this method writes (method name, bits, its options).
+  // quantization_config fields this method writes (method name, its options); the driver adds the
+  // storage format's own keys (format, bits, group size, ...) from format().
   virtual nlohmann::json config() const = 0;
+  // The row of the format table the method writes, with its parameters.
+  virtual LinearFormat format() const = 0;
   // Calibration data the method needs: any of "fisher", "hessian", "act", "inputs".
   virtual std::vector<std::string> needs() const = 0;
   // Quantizes the seven linears of one layer into `out`.

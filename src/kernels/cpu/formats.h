@@ -1,6 +1,6 @@
-// The packed weight formats sqz stores and computes with. Each format has one descriptor here: its
-// layout (documented below and in docs/format.md), a scalar reference pack/unpack, and kernels (declared
-// here, SIMD/threaded implementations chosen at runtime, every one tested against the scalar reference).
+// sqz's own packed weight formats as typed views (the arguments of their kernels), the index packing they
+// share and typed entry points for benchmarks and tests. Each format's one description is its row of the
+// format table (kernels/format.h, rows in formats.cpp); the entry points here run through that row.
 // Pure compute on packed buffers: no model knowledge.
 //
 // Index packing (shared by the LUT and uniform-group formats): each row of `cols` b-bit indices is packed
@@ -9,6 +9,7 @@
 // words, wasting no bits).
 #pragma once
 #include <cstdint>
+#include <string_view>
 
 namespace sqz::kernels {
 
@@ -59,14 +60,24 @@ struct GroupMatrix {
   const int32_t* g_idx = nullptr;    // cols, optional
   int64_t n_groups() const;
 };
+// The uniform grid (the group format's encoding rule): scale = fp16((hi - lo) / (2^b - 1)) raised to at
+// least 2^-24, zero = clamp(round(-lo / scale), 0, 2^b - 1); degenerate ranges in quant/algo/uniform.h.
+struct GroupGrid {
+  float scale = 1;  // fp16-representable, > 0
+  float zero = 0;   // integer in [0, 2^b - 1]
+};
+GroupGrid group_grid(double lo, double hi, int bits, bool include_zero);
+uint8_t group_code(double w, const GroupGrid& g, int bits);  // clamp(round(w / scale) + zero, 0, 2^b - 1)
 void group_gemv(const GroupMatrix& w, const float* x, float* y);
 void group_gemv_ref(const GroupMatrix& w, const float* x, float* y);
 void group_gemm(const GroupMatrix& w, const float* X, int64_t n, float* Y);
 void group_dequant_rows(const GroupMatrix& w, int64_t r0, int64_t r1, float* out);
 
 // NF4 (QLoRA): 4-bit NormalFloat code per weight, blocks of `block` consecutive weights (row-major over the
-// whole matrix) scaled by an fp32 absmax.
+// whole matrix) scaled by an fp32 absmax. The table is QLoRA's.
 extern const float kNf4Codebook[16];
+// The code nearest to a value normalised by its block's absmax: by midpoints in double, ties to the lower.
+uint8_t nf4_nearest(float v);
 struct Nf4Matrix {
   int64_t rows = 0, cols = 0, block = 64;
   const uint32_t* packed = nullptr;  // rows * packed_words_per_row(4, cols)
@@ -85,6 +96,12 @@ struct Int8Matrix {
   const float* scale = nullptr;    // rows
 };
 enum class ActQuant { PerToken, PerTensorDynamic, PerTensorStatic };
+// Names as stored in quantization_config.act_quant ("per_token", ...).
+const char* act_quant_name(ActQuant a);
+bool parse_act_quant(std::string_view name, ActQuant& out);
+// The weight encoding: per row scale = max |w| / 127 (1 for an all-zero row), q = clamp(round(w / scale),
+// -127, 127), round half to even.
+void int8_encode_rows(const float* W, int64_t rows, int64_t cols, int8_t* q, float* scale);
 // Quantizes X[n, cols] to int8 (symmetric, round-to-nearest, clamp to [-127,127]); writes one scale per
 // token (PerToken) or the same scale to every token.
 void quantize_activations(const float* X, int64_t n, int64_t cols, ActQuant mode, float static_scale,

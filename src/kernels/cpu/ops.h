@@ -1,26 +1,19 @@
-// Internal: the per-ISA row kernels behind the public entry points of formats.h and dense.h. Each ISA
-// (scalar_ops.cpp, simd_avx2.cpp, simd_avx512.cpp) fills one RowOps; formats.cpp / dense.cpp pick the
-// table of active_isa(), split the rows across threads and call these on row ranges. Every function here
-// is single-threaded and writes only the rows it is given.
+// Internal: the per-ISA kernels. Each ISA file (scalar_ops.cpp, simd_avx2.cpp, simd_avx512.cpp) fills one
+// RowOps with the kernels that are not a packed format's (dense fp16/bf16, W8A8's integer rows, activation
+// quantization), and the SIMD files list their packed-format kernels by format name. Callers (format.cpp,
+// dense.cpp) pick the active ISA's, split rows across threads and call these on row ranges. Every function
+// here is single-threaded and writes only the rows it is given.
 #pragma once
 #include <cstdint>
+#include <span>
 
 #include "kernels/cpu/formats.h"
 #include "kernels/cpu/isa.h"
+#include "kernels/format.h"
 
 namespace sqz::kernels::detail {
 
 struct RowOps {
-  // For r in [r0, r1) and every token t < n:
-  //   Y[t * ldy + r] = sum_c W[r, c] X[t * cols + c]  (+ the sparse row of s when s != nullptr).
-  void (*lut_rows)(const LutMatrix& w, const CsrMatrix* s, int64_t r0, int64_t r1, const float* X, int64_t n,
-                   float* Y, int64_t ldy);
-  void (*group_rows)(const GroupMatrix& w, int64_t r0, int64_t r1, const float* X, int64_t n, float* Y, int64_t ldy);
-  void (*nf4_rows)(const Nf4Matrix& w, int64_t r0, int64_t r1, const float* X, int64_t n, float* Y, int64_t ldy);
-  // Rows [r0, r1) as fp32 into out[(r1 - r0) * cols]; equal bit for bit to the scalar reference.
-  void (*lut_dequant)(const LutMatrix& w, int64_t r0, int64_t r1, float* out);
-  void (*group_dequant)(const GroupMatrix& w, int64_t r0, int64_t r1, float* out);
-  void (*nf4_dequant)(const Nf4Matrix& w, int64_t r0, int64_t r1, float* out);
   // W8A8, any n: Y[t * rows + r] = (float)(sum_c Xq[t, c] W[r, c]) * xs[t] * w.scale[r], exact int32 sums;
   // xsum[t] = sum_c Xq[t, c] (the AVX-512 VNNI kernel needs it for its unsigned-offset correction).
   void (*i8_rows)(const Int8Matrix& w, int64_t r0, int64_t r1, const int8_t* Xq, const int32_t* xsum,
@@ -42,6 +35,15 @@ struct RowOps {
   void (*bf16_rows_n)(const uint16_t* W, int64_t cols, int64_t r0, int64_t r1, const float* X, int64_t n, float* Y,
                       int64_t ldy) = nullptr;
 };
+
+// The packed-format kernels an ISA file has, by format name (a row of kernels/format.h); the format table
+// takes them from these lists, so a new format's SIMD kernels are listed in their own file only.
+struct NamedFormatKernels {
+  const char* format;
+  FormatKernels kernels;
+};
+std::span<const NamedFormatKernels> avx2_format_kernels();
+std::span<const NamedFormatKernels> avx512_format_kernels();
 
 const RowOps& scalar_ops();
 const RowOps& avx2_ops();

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/half.h"
+#include "kernels/cpu/format_views.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/sparse_row.h"
 
@@ -1021,10 +1022,19 @@ void bf16_to_f32(const uint16_t* in, float* out, int64_t n) {
 }  // namespace
 
 const RowOps& avx512_ops() {
-  static const RowOps ops{lut_rows, group_rows,  nf4_rows, lut_dequant, group_dequant, nf4_dequant, i8_rows,  absmax,
-                          quantize_i8, f16_dot, bf16_dot, f16_rows,    bf16_rows,     f16_to_f32,  bf16_to_f32,
+  static const RowOps ops{i8_rows,  absmax,    quantize_i8, f16_dot,    bf16_dot,
+                          f16_rows, bf16_rows, f16_to_f32,  bf16_to_f32,
                           f16_rows_n,  bf16_rows_n};
   return ops;
+}
+
+std::span<const NamedFormatKernels> avx512_format_kernels() {
+  static const NamedFormatKernels list[] = {
+      {"lut", {rows_with_sparse<lut_rows, lut_of>, dequant_rows<lut_dequant, lut_of>, nullptr, lut_decode}},
+      {"group", {rows_dense<group_rows, group_of>, dequant_rows<group_dequant, group_of>, nullptr, group_decode}},
+      {"nf4", {rows_dense<nf4_rows, nf4_of>, dequant_rows<nf4_dequant, nf4_of>, nullptr, nf4_decode}},
+  };
+  return list;
 }
 
 }  // namespace sqz::kernels::detail

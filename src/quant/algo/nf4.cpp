@@ -8,34 +8,6 @@
 
 namespace sqz::quant {
 
-const float kNf4Values[16] = {-1.0f,
-                              -0.6961928009986877f,
-                              -0.5250730514526367f,
-                              -0.39491748809814453f,
-                              -0.28444138169288635f,
-                              -0.18477343022823334f,
-                              -0.09105003625154495f,
-                              0.0f,
-                              0.07958029955625534f,
-                              0.16093020141124725f,
-                              0.24611230194568634f,
-                              0.33791524171829224f,
-                              0.44070982933044434f,
-                              0.5626170039176941f,
-                              0.7229568362236023f,
-                              1.0f};
-
-uint8_t nf4_nearest(float v) {
-  const double x = v;
-  int lo = 0, hi = 15;  // first code whose upper midpoint is >= x
-  while (lo < hi) {
-    const int mid = (lo + hi) / 2;
-    if (x <= 0.5 * ((double)kNf4Values[mid] + (double)kNf4Values[mid + 1])) hi = mid;
-    else lo = mid + 1;
-  }
-  return (uint8_t)lo;
-}
-
 std::vector<float> Nf4Result::dequantize() const {
   std::vector<float> out((size_t)(rows * cols));
   for (int64_t i = 0; i < rows * cols; ++i) out[i] = dequant(i);

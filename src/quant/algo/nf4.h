@@ -11,15 +11,17 @@
 // plus one fp32 per 256 blocks). Codes are then chosen against a_hat, the scale inference really uses
 // (bitsandbytes picks them against the exact absmax); if a_hat <= 0 for a non-zero block its codes are 7.
 //
-// The table is the QLoRA one. NOTE: kernels/cpu/formats.h declares its own copy, kNf4Codebook; they must
-// stay identical (tests/quant checks this file's values against the QLoRA paper's).
+// The table and the nearest-code rule are the format's (kernels/cpu/formats.h: kNf4Codebook, nf4_nearest).
 #pragma once
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/formats.h"
+
 namespace sqz::quant {
 
-extern const float kNf4Values[16];
+using kernels::kNf4Codebook;
+using kernels::nf4_nearest;
 
 struct Nf4Options {
   int64_t block = 64;
@@ -42,11 +44,10 @@ struct Nf4Result {
   int64_t storage_bytes = 0;
   double bits_per_weight = 0;
 
-  float dequant(int64_t i) const { return kNf4Values[codes[i]] * absmax[i / block]; }  // flat index
+  float dequant(int64_t i) const { return kNf4Codebook[codes[i]] * absmax[i / block]; }  // flat index
   std::vector<float> dequantize() const;
 };
 
-uint8_t nf4_nearest(float v);  // nearest code to a normalised value
 Nf4Result nf4_quantize(const float* W, int64_t rows, int64_t cols, const Nf4Options& opt = {});
 
 }  // namespace sqz::quant

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "kernels/cpu/formats.h"
 #include "quant/algo/parallel.h"
 
 namespace sqz::quant {
@@ -36,19 +37,10 @@ Int8Weights quantize_int8_per_channel(const float* W, int64_t rows, int64_t cols
   out.rows = rows, out.cols = cols;
   out.q.resize((size_t)(rows * cols));
   out.scale.resize((size_t)rows);
-  parallel_for_rethrow(rows, 16, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* w = W + r * cols;
-      float amax = 0;
-      for (int64_t c = 0; c < cols; ++c) {
-        SQZ_CHECK(std::isfinite(w[c]), "int8 quantization: weight ({}, {}) is not finite", r, c);
-        amax = std::max(amax, std::fabs(w[c]));
-      }
-      const float scale = amax > 0 ? amax / 127.0f : 1.0f;
-      out.scale[r] = scale;
-      for (int64_t c = 0; c < cols; ++c)
-        out.q[r * cols + c] = (int8_t)std::clamp(std::nearbyint((double)w[c] / scale), -127.0, 127.0);
-    }
+  for (int64_t i = 0; i < rows * cols; ++i)
+    SQZ_CHECK(std::isfinite(W[i]), "int8 quantization: weight ({}, {}) is not finite", i / cols, i % cols);
+  parallel_for(rows, 16, [&](int64_t r0, int64_t r1) {
+    kernels::int8_encode_rows(W + r0 * cols, r1 - r0, cols, out.q.data() + r0 * cols, out.scale.data() + r0);
   });
   return out;
 }

@@ -49,35 +49,6 @@ GroupParams find_params(const T* w, int64_t n, const UniformOptions& o, const fl
 
 }  // namespace
 
-GroupParams uniform_params(double lo, double hi, int bits, bool include_zero) {
-  check_bits(bits);
-  const int maxq = (1 << bits) - 1;
-  if (include_zero) lo = std::min(lo, 0.0), hi = std::max(hi, 0.0);
-  if (lo == hi) {
-    if (lo == 0) {
-      lo = -1, hi = 1;  // GPTQ's convention for an all-zero group
-    } else {
-      GroupParams p;
-      p.scale = round_fp16((float)std::fabs(lo));
-      SQZ_CHECK(std::isfinite(p.scale), "uniform quantization: constant {} overflows an fp16 scale", lo);
-      p.scale = std::max(p.scale, 0x1.0p-24f);
-      p.zero = lo > 0 ? 0.0f : 1.0f;
-      return p;
-    }
-  }
-  GroupParams p;
-  p.scale = round_fp16((float)((hi - lo) / maxq));
-  SQZ_CHECK(std::isfinite(p.scale), "uniform quantization: range [{}, {}] overflows an fp16 scale", lo, hi);
-  p.scale = std::max(p.scale, 0x1.0p-24f);
-  p.zero = (float)std::clamp(std::nearbyint(-lo / (double)p.scale), 0.0, (double)maxq);
-  return p;
-}
-
-uint8_t uniform_code(double w, const GroupParams& p, int bits) {
-  const double maxq = (double)((1 << bits) - 1);
-  return (uint8_t)std::clamp(std::nearbyint(w / (double)p.scale) + (double)p.zero, 0.0, maxq);
-}
-
 GroupParams uniform_find_params(const float* w, int64_t n, const UniformOptions& o, const float* imp) {
   return find_params(w, n, o, imp);
 }

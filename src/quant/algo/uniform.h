@@ -23,6 +23,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/formats.h"
+
 namespace sqz::quant {
 
 struct UniformOptions {
@@ -34,18 +36,16 @@ struct UniformOptions {
   double max_shrink = 0.5;
 };
 
-struct GroupParams {
-  float scale = 1;  // fp16-representable, > 0
-  float zero = 0;   // integer in [0, 2^b - 1]
-};
-
-// Parameters for the range [lo, hi] (lo <= hi), with the guards above.
-GroupParams uniform_params(double lo, double hi, int bits, bool include_zero);
+// The grid of one group: the group format's (kernels/cpu/formats.h), with the guards above.
+using GroupParams = kernels::GroupGrid;
+inline GroupParams uniform_params(double lo, double hi, int bits, bool include_zero) {
+  return kernels::group_grid(lo, hi, bits, include_zero);
+}
 // Parameters for n values (min/max, optional clip search). imp may be nullptr.
 GroupParams uniform_find_params(const float* w, int64_t n, const UniformOptions& o, const float* imp = nullptr);
 GroupParams uniform_find_params(const double* w, int64_t n, const UniformOptions& o, const float* imp = nullptr);
 
-uint8_t uniform_code(double w, const GroupParams& p, int bits);
+inline uint8_t uniform_code(double w, const GroupParams& p, int bits) { return kernels::group_code(w, p, bits); }
 inline float uniform_dequant(uint8_t q, const GroupParams& p) { return ((float)q - p.zero) * p.scale; }
 
 // A quantized matrix in the GroupMatrix layout of kernels/cpu/formats.h (scales, zeros: rows x n_groups,

@@ -22,6 +22,7 @@ class AwqQuantizer : public Quantizer {
     return {{"quant_method", "awq"}, {"method", "awq"}, {"bits", o_.bits}, {"group_size", group()},
             {"calib_tokens", o_.calib_tokens}, {"zero_point", true}};
   }
+  LinearFormat format() const override { return {&kernels::format("group"), kernels::FormatParams{o_.bits, group() > 0 ? group() : 0}}; }
   std::vector<std::string> needs() const override { return {"inputs"}; }
 
   void quantize_layer(LayerJob& job, std::array<QuantizedTensors, kNumSlots>& out) override {

@@ -18,6 +18,7 @@ class GptqQuantizer : public Quantizer {
     return {{"quant_method", "gptq"}, {"method", "gptq"}, {"bits", o_.bits}, {"group_size", o_.group > 0 ? o_.group : -1},
             {"act_order", o_.act_order}, {"desc_act", o_.act_order}, {"damp_percent", o_.percdamp}, {"sym", false}};
   }
+  LinearFormat format() const override { return {&kernels::format("group"), kernels::FormatParams{o_.bits, o_.group > 0 ? o_.group : 0}}; }
   std::vector<std::string> needs() const override { return {"hessian"}; }
   void quantize_layer(LayerJob& job, std::array<QuantizedTensors, kNumSlots>& out) override {
     for (int s = 0; s < kNumSlots; ++s) {

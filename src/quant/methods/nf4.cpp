@@ -17,6 +17,7 @@ class Nf4Quantizer : public Quantizer {
     return {{"quant_method", "nf4"}, {"method", "nf4"}, {"bits", 4}, {"block_size", o_.nf4_block},
             {"double_quant", o_.double_quant}, {"dq_block_size", 256}};
   }
+  LinearFormat format() const override { return {&kernels::format("nf4"), kernels::FormatParams{4, o_.nf4_block, o_.double_quant ? 256 : 0}}; }
   std::vector<std::string> needs() const override { return {}; }
   void quantize_layer(LayerJob& job, std::array<QuantizedTensors, kNumSlots>& out) override {
     for (int s = 0; s < kNumSlots; ++s) out[s] = quantize_matrix(job.weight_name(s), job.W[s], job.out[s], job.in[s], nullptr);

@@ -17,6 +17,7 @@ class RtnQuantizer : public Quantizer {
     return {{"quant_method", "rtn"}, {"method", "rtn"}, {"bits", o_.bits}, {"group_size", o_.group > 0 ? o_.group : -1},
             {"clip_search", o_.clip_search}, {"lm_head", o_.quantize_lm_head}};
   }
+  LinearFormat format() const override { return {&kernels::format("group"), kernels::FormatParams{o_.bits, o_.group > 0 ? o_.group : 0}}; }
   std::vector<std::string> needs() const override { return {}; }
   void quantize_layer(LayerJob& job, std::array<QuantizedTensors, kNumSlots>& out) override {
     for (int s = 0; s < kNumSlots; ++s) out[s] = quantize_matrix(job.weight_name(s), job.W[s], job.out[s], job.in[s], nullptr);

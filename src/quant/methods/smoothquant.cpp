@@ -24,6 +24,12 @@ class SmoothQuantQuantizer : public Quantizer {
     return {{"quant_method", "smoothquant"}, {"method", "smoothquant"}, {"bits", 8},
             {"alpha", o_.alpha},           {"smooth", o_.smooth},       {"act_quant", o_.act_quant}};
   }
+  LinearFormat format() const override {
+    kernels::FormatParams p;
+    p.bits = 8;
+    SQZ_CHECK(kernels::parse_act_quant(o_.act_quant, p.act), "smoothquant: unknown act_quant \"{}\"", o_.act_quant);
+    return {&kernels::format("w8a8"), p};
+  }
   std::vector<std::string> needs() const override { return {"act"}; }
 
   void quantize_layer(LayerJob& job, std::array<QuantizedTensors, kNumSlots>& out) override {

@@ -20,6 +20,7 @@ class SqueezeLlmQuantizer : public Quantizer {
             {"sparsity", o_.sparsity},      {"sensitive_share", o_.sensitive_share}, {"solver", o_.solver},
             {"sensitivity", o_.sensitivity}, {"error_feedback", o_.error_feedback}, {"lm_head", o_.quantize_lm_head}};
   }
+  LinearFormat format() const override { return {&kernels::format("lut"), kernels::FormatParams{o_.bits}}; }
   std::vector<std::string> needs() const override {
     std::vector<std::string> n;
     if (o_.sensitivity == "fisher") n.push_back("fisher");
