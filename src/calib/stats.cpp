@@ -38,7 +38,7 @@ void CalibStats::validate_fisher(const Checkpoint& ck) const {
       const TensorView* w = ck.find(name);
       const TensorView* f = file_.find(name);
       SQZ_CHECK(f, "{}: no Fisher tensor {} (the statistics must cover every linear weight of {})", path(), name, ck.path);
-      SQZ_CHECK(dtype_is_float(f->dtype) && f->dtype != DType::Q8_0, "{}: Fisher tensor {} has dtype {}, expected a float type",
+      SQZ_CHECK(dtype_is_float(f->dtype), "{}: Fisher tensor {} has dtype {}, expected a float type",
                 path(), name, dtype_name(f->dtype));
       if (w)
         SQZ_CHECK(f->shape == w->shape, "{}: Fisher tensor {} has shape {}, the weight in {} has {}", path(), name,

@@ -70,7 +70,7 @@ Action add_inspect(CLI::App& app) {
                ck.file_bytes());
     fmt::print("  {:<56} {:>16} {:>6} {:>12}\n", "tensor", "shape", "dtype", "bytes");
     for (const auto& [n, t] : ck.tensors())
-      fmt::print("  {:<56} {:>16} {:>6} {:>12}\n", n, shape_str(t.shape), dtype_name(t.dtype), t.nbytes);
+      fmt::print("  {:<56} {:>16} {:>6} {:>12}\n", n, shape_str(t.shape), t.packed_format.empty() ? std::string(dtype_name(t.dtype)) : t.packed_format, t.nbytes);
     return 0;
   };
 }

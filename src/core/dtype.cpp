@@ -13,7 +13,7 @@ struct DTypeInfo {
 constexpr DTypeInfo kInfo[] = {
     {DType::F32, "F32", 4}, {DType::F16, "F16", 2}, {DType::BF16, "BF16", 2}, {DType::F64, "F64", 8},
     {DType::I8, "I8", 1},   {DType::U8, "U8", 1},   {DType::I16, "I16", 2},   {DType::U16, "U16", 2},
-    {DType::I32, "I32", 4}, {DType::U32, "U32", 4}, {DType::I64, "I64", 8},   {DType::Q8_0, "Q8_0", 0},
+    {DType::I32, "I32", 4}, {DType::U32, "U32", 4}, {DType::I64, "I64", 8},
 };
 }  // namespace
 
@@ -21,10 +21,6 @@ size_t dtype_size(DType t) { return kInfo[(int)t].size; }
 std::string_view dtype_name(DType t) { return kInfo[(int)t].name; }
 
 size_t dtype_nbytes(DType t, int64_t numel) {
-  if (t == DType::Q8_0) {
-    SQZ_CHECK(numel % 32 == 0, "Q8_0 tensor with {} elements (not a multiple of 32)", numel);
-    return (size_t)(numel / 32) * 34;
-  }
   return (size_t)numel * dtype_size(t);
 }
 
@@ -35,7 +31,7 @@ std::optional<DType> parse_dtype(std::string_view name) {
 }
 
 bool dtype_is_float(DType t) {
-  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::F64 || t == DType::Q8_0;
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::F64;
 }
 
 }  // namespace sqz

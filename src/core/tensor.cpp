@@ -38,19 +38,9 @@ void convert_to_f32(const TensorView& t, float* out, int64_t offset, int64_t n) 
       for (int64_t i = 0; i < n; ++i) out[i] = (float)p[i];
       return;
     }
-    case DType::Q8_0: {
-      SQZ_CHECK(offset % 32 == 0 && n % 32 == 0, "{}: Q8_0 conversion not aligned to 32-element blocks", t.source);
-      const uint8_t* p = t.as<uint8_t>() + (offset / 32) * 34;
-      for (int64_t b = 0; b < n / 32; ++b, p += 34) {
-        uint16_t d;
-        std::memcpy(&d, p, 2);
-        const float scale = fp16_to_f32(d);
-        const int8_t* q = reinterpret_cast<const int8_t*>(p + 2);
-        for (int j = 0; j < 32; ++j) out[b * 32 + j] = scale * q[j];
-      }
-      return;
-    }
     default:
+      SQZ_CHECK(t.packed_format.empty(), "{}: tensor of packed format {} needs kernels::tensor_to_f32", t.source,
+                t.packed_format);
       fail("{}: tensor of dtype {} is not a float tensor", t.source, dtype_name(t.dtype));
   }
 }

@@ -57,7 +57,7 @@ struct OwnedTensor {
 
 // A view of an fp32 vector (for writing and tests).
 inline TensorView f32_view(const std::vector<float>& v, Shape shape) {
-  return TensorView{DType::F32, std::move(shape), v.data(), v.size() * 4, "<memory>"};
+  return TensorView{DType::F32, std::move(shape), v.data(), v.size() * 4, "<memory>", {}};
 }
 
 }  // namespace sqz

@@ -81,8 +81,9 @@ std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c) {
   return e;
 }
 
-bool allowed_dtype(DType t, bool allow_q8) {
-  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || (allow_q8 && t == DType::Q8_0);
+bool allowed_dtype(const TensorView& t, bool allow_packed) {
+  if (!t.packed_format.empty()) return allow_packed;
+  return t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16;
 }
 
 // Does any element in [b, e) hold NaN/Inf? Checks the exponent bits, so it needs no conversion.
@@ -107,30 +108,23 @@ bool any_nonfinite(const TensorView& t, int64_t b, int64_t e) {
       }
       break;
     }
-    case DType::Q8_0:  // b, e count blocks here; only the fp16 scale can be non-finite
-      for (int64_t i = b; i < e; ++i) {
-        uint16_t h;
-        std::memcpy(&h, bytes + 34 * i, 2);
-        bad |= (h & 0x7c00) == 0x7c00;
-      }
-      break;
     default:
       break;
   }
   return bad;
 }
 
-// Index of the first NaN/Inf element (block for Q8_0), or -1. The parallel pass reads every byte once;
-// the serial pass that locates the culprit runs only when there is one.
+// Index of the first NaN/Inf element, or -1. The parallel pass reads every byte once; the serial pass that
+// locates the culprit runs only when there is one.
 int64_t first_nonfinite(const TensorView& t) {
-  const int64_t n = t.dtype == DType::Q8_0 ? t.numel() / 32 : t.numel();
+  const int64_t n = t.numel();
   std::atomic<bool> bad{false};
   parallel_for(n, int64_t{1} << 18, [&](int64_t b, int64_t e) {
     if (any_nonfinite(t, b, e)) bad = true;
   });
   if (!bad) return -1;
   for (int64_t i = 0; i < n; ++i)
-    if (any_nonfinite(t, i, i + 1)) return t.dtype == DType::Q8_0 ? i * 32 : i;
+    if (any_nonfinite(t, i, i + 1)) return i;
   return -1;
 }
 
@@ -142,7 +136,7 @@ void check_finite(const std::string& name, const TensorView& t) {
 struct ValidateOptions {
   std::string config_name;  // who sets the expected shapes: "config.json", "its GGUF metadata", ...
   bool quantized = false;   // linear tensors are the quantizer's business: check only embeddings and norms
-  bool allow_q8 = false;    // GGUF may store Q8_0 weights
+  bool allow_packed = false;  // GGUF may store matrices in block types (Q8_0, Q4_K, ...)
   // Explains a missing tensor when the format knows more (GGUF: present but of an unusable type).
   std::function<void(const std::string& name)> explain_missing;
 };
@@ -160,10 +154,11 @@ void validate_tensors(const Checkpoint& ck, const ValidateOptions& o) {
     if (t->shape != e.shape)
       fail("{}: tensor {} has shape {}, {} expects {}", t->source, e.name, shape_str(t->shape), o.config_name,
            shape_str(e.shape));
-    const bool q8_ok = o.allow_q8 && e.shape.size() == 2;  // matrices only; GGUF norms are always float
-    if (!allowed_dtype(t->dtype, q8_ok))
-      fail("{}: tensor {} has dtype {} (expected F32, F16 or BF16{})", t->source, e.name, dtype_name(t->dtype),
-           q8_ok ? " or Q8_0" : "");
+    const bool packed_ok = o.allow_packed && e.shape.size() == 2;  // matrices only; GGUF norms are always float
+    if (!allowed_dtype(*t, packed_ok))
+      fail("{}: tensor {} has {} (expected F32, F16 or BF16{})", t->source, e.name,
+           t->packed_format.empty() ? fmt::format("dtype {}", dtype_name(t->dtype)) : "format " + t->packed_format,
+           packed_ok ? " or a GGUF block type" : "");
   }
   // A NaN weight would otherwise surface much later as NaN logits with no hint of the cause.
   if (o.quantized) {
@@ -171,7 +166,7 @@ void validate_tensors(const Checkpoint& ck, const ValidateOptions& o) {
       if (!e.linear) check_finite(e.name, *ck.find(e.name));
   } else {
     for (const auto& [name, t] : ck.tensors())
-      if (allowed_dtype(t.dtype, true)) check_finite(name, t);
+      if (t.packed_format.empty() && allowed_dtype(t, false)) check_finite(name, t);
   }
 }
 

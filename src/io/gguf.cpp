@@ -111,7 +111,6 @@ std::optional<DType> dtype_of_ggml(uint32_t t) {
   switch (t) {
     case kGgmlF32: return DType::F32;
     case kGgmlF16: return DType::F16;
-    case kGgmlQ8_0: return DType::Q8_0;
     case kGgmlBF16: return DType::BF16;
     default: return std::nullopt;
   }
@@ -121,7 +120,6 @@ uint32_t ggml_of_dtype(DType t, const std::string& name) {
   switch (t) {
     case DType::F32: return kGgmlF32;
     case DType::F16: return kGgmlF16;
-    case DType::Q8_0: return kGgmlQ8_0;
     case DType::BF16: return kGgmlBF16;
     default: fail("GGUF: tensor {} has dtype {}, which GGUF files here cannot hold", name, dtype_name(t));
   }
@@ -208,12 +206,13 @@ GgufFile::GgufFile(const std::string& path) : map_(path) {
   for (const TensorInfo& ti : infos) {
     if (tensors_.count(ti.name) || unsupported_.count(ti.name)) fail("{}: tensor {} appears twice", path, ti.name);
     const auto dt = dtype_of_ggml(ti.type);
-    if (!dt) {
+    const kernels::Format* packed = dt ? nullptr : kernels::find_ggml_format(ti.type);
+    if (!dt && !packed) {
       unsupported_[ti.name] = ti.type;  // reported by whoever needs this tensor
       continue;
     }
     TensorView t;
-    t.dtype = *dt;
+    t.dtype = dt ? *dt : DType::U8;
     t.source = path;
     int64_t numel = 1;
     for (auto it = ti.ne.rbegin(); it != ti.ne.rend(); ++it) {
@@ -222,9 +221,15 @@ GgufFile::GgufFile(const std::string& path) : map_(path) {
       numel *= (int64_t)*it;
       t.shape.push_back((int64_t)*it);
     }
-    if (*dt == DType::Q8_0 && ti.ne[0] % 32 != 0)
-      fail("{}: Q8_0 tensor {} has rows of {} elements (not a multiple of 32)", path, ti.name, ti.ne[0]);
-    t.nbytes = dtype_nbytes(*dt, numel);
+    if (packed) {
+      // A block type: rows of ne[0] weights, all outer dimensions counted as rows.
+      const int64_t cols = (int64_t)ti.ne[0], rows = cols ? numel / cols : 0;
+      kernels::check_params(*packed, {}, rows, cols, fmt::format("{}: tensor {} ({})", path, ti.name, packed->name));
+      t.packed_format = packed->name;
+      t.nbytes = packed->bytes({}, rows, cols);
+    } else {
+      t.nbytes = dtype_nbytes(*dt, numel);
+    }
     if (ti.offset % alignment != 0)
       fail("{}: tensor {} offset {} is not a multiple of the alignment {}", path, ti.name, ti.offset, alignment);
     if (data_start > map_.size() || ti.offset > map_.size() - data_start ||
@@ -349,16 +354,29 @@ void GgufWriter::set_arr_i32(const std::string& key, const std::vector<int32_t>&
 }
 
 void GgufWriter::add_tensor(const std::string& name, DType dtype, const Shape& shape, const void* data, size_t nbytes) {
-  for (const auto& t : tensors_)
-    if (t.name == name) fail("GGUF: tensor {} added twice", name);
-  ggml_of_dtype(dtype, name);  // rejects dtypes GGUF cannot hold
+  const uint32_t type = ggml_of_dtype(dtype, name);  // rejects dtypes GGUF cannot hold
   if (shape.empty() || shape.size() > kMaxDims) fail("GGUF: tensor {} must have 1 to 4 dimensions", name);
-  if (dtype == DType::Q8_0 && shape.back() % 32 != 0)
-    fail("GGUF: Q8_0 tensor {} has rows of {} elements (not a multiple of 32)", name, shape.back());
   const size_t want = dtype_nbytes(dtype, shape_numel(shape));
   if (nbytes != want) fail("GGUF: tensor {} of shape {} needs {} bytes, got {}", name, shape_str(shape), want, nbytes);
+  add(name, type, shape, data, nbytes);
+}
+
+void GgufWriter::add_packed_tensor(const std::string& name, const kernels::Format& f, const Shape& shape, const void* data,
+                                   size_t nbytes) {
+  if (f.ggml_type == kernels::kNoGgmlType) fail("GGUF: tensor {} is in format {}, which is not a GGUF type", name, f.name);
+  if (shape.empty() || shape.size() > kMaxDims) fail("GGUF: tensor {} must have 1 to 4 dimensions", name);
+  const int64_t cols = shape.back(), rows = cols ? shape_numel(shape) / cols : 0;
+  kernels::check_params(f, {}, rows, cols, fmt::format("GGUF: tensor {} ({})", name, f.name));
+  const size_t want = f.bytes({}, rows, cols);
+  if (nbytes != want) fail("GGUF: {} tensor {} of shape {} needs {} bytes, got {}", f.name, name, shape_str(shape), want, nbytes);
+  add(name, f.ggml_type, shape, data, nbytes);
+}
+
+void GgufWriter::add(const std::string& name, uint32_t type, const Shape& shape, const void* data, size_t nbytes) {
+  for (const auto& t : tensors_)
+    if (t.name == name) fail("GGUF: tensor {} added twice", name);
   const auto* p = static_cast<const uint8_t*>(data);
-  tensors_.push_back(Tensor{name, dtype, shape, std::vector<uint8_t>(p, p + nbytes)});
+  tensors_.push_back(Tensor{name, type, shape, std::vector<uint8_t>(p, p + nbytes)});
 }
 
 void GgufWriter::write(const std::string& path) const {
@@ -393,7 +411,7 @@ void GgufWriter::write(const std::string& path) const {
     b.str(t.name);
     b.put<uint32_t>((uint32_t)t.shape.size());
     for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) b.put<uint64_t>((uint64_t)*it);
-    b.put<uint32_t>(ggml_of_dtype(t.dtype, t.name));
+    b.put<uint32_t>(t.type);
     b.put<uint64_t>(offset);
     offset = (offset + t.bytes.size() + alignment - 1) / alignment * alignment;
   }

@@ -1,6 +1,7 @@
 // GGUF (llama.cpp's file format), version 2 and 3: header, typed key/value metadata, tensor infos,
-// aligned tensor data. Reading maps the file; tensors of type F32/F16/BF16/Q8_0 are exposed as views
-// (GGUF lists dims innermost-first; views use the usual outermost-first order).
+// aligned tensor data. Reading maps the file; tensors are exposed as views (GGUF lists dims
+// innermost-first; views use the usual outermost-first order): F32/F16/BF16 as those dtypes, and every
+// block type of the format table (Q8_0, Q4_K, IQ4_XS, ...) as a packed view (TensorView::packed_format).
 #pragma once
 #include <cstdint>
 #include <map>
@@ -10,6 +11,7 @@
 
 #include "core/mmap.h"
 #include "core/tensor.h"
+#include "kernels/format.h"
 
 namespace sqz {
 
@@ -33,7 +35,7 @@ class GgufFile {
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }  // GGUF names
   uint32_t version() const { return version_; }
   size_t file_size() const { return map_.size(); }
-  // Tensors of ggml types sqz cannot use (Q4_K, ...): name -> ggml type number. Not in tensors().
+  // Tensors of ggml types sqz does not know: name -> ggml type number. Not in tensors().
   const std::map<std::string, uint32_t>& unsupported_tensors() const { return unsupported_; }
 
  private:
@@ -44,8 +46,8 @@ class GgufFile {
   std::map<std::string, uint32_t> unsupported_;
 };
 
-// ggml tensor type numbers of the dtypes sqz reads and writes.
-enum GgmlType : uint32_t { kGgmlF32 = 0, kGgmlF16 = 1, kGgmlQ8_0 = 8, kGgmlBF16 = 30 };
+// ggml tensor type numbers of the element dtypes (block types: kernels::Format::ggml_type).
+enum GgmlType : uint32_t { kGgmlF32 = 0, kGgmlF16 = 1, kGgmlBF16 = 30 };
 // Arguments for GgufWriter arrays with an explicit element type (what llama.cpp expects for vocabularies).
 enum GgufType : int {
   kGgufU8 = 0, kGgufI8 = 1, kGgufU16 = 2, kGgufI16 = 3, kGgufU32 = 4, kGgufI32 = 5, kGgufF32 = 6,
@@ -65,14 +67,18 @@ class GgufWriter {
   void set_arr_f32(const std::string& key, const std::vector<float>& v);
   void set_arr_i32(const std::string& key, const std::vector<int32_t>& v);
   void add_tensor(const std::string& name, DType dtype, const Shape& shape, const void* data, size_t nbytes);
+  // A tensor of a GGUF block type (rows of shape.back() weights), bytes as the format stores them.
+  void add_packed_tensor(const std::string& name, const kernels::Format& f, const Shape& shape, const void* data,
+                         size_t nbytes);
   void write(const std::string& path) const;
 
  private:
   std::vector<std::pair<std::string, GgufValue>> meta_;
   std::map<std::string, int> forced_type_;
+  void add(const std::string& name, uint32_t type, const Shape& shape, const void* data, size_t nbytes);
   struct Tensor {
     std::string name;
-    DType dtype;
+    uint32_t type;  // ggml type
     Shape shape;
     std::vector<uint8_t> bytes;
   };

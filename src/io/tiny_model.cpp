@@ -11,6 +11,7 @@
 #include "core/half.h"
 #include "core/mmap.h"
 #include "io/gguf.h"
+#include "kernels/format.h"
 #include "io/safetensors.h"
 
 namespace sqz {
@@ -72,18 +73,6 @@ std::vector<uint8_t> encode_f32(const std::vector<float>& v, DType dtype) {
       for (size_t i = 0; i < v.size(); ++i) {
         const uint16_t h = dtype == DType::F16 ? f32_to_fp16(v[i]) : f32_to_bf16(v[i]);
         std::memcpy(out.data() + 2 * i, &h, 2);
-      }
-      break;
-    case DType::Q8_0:
-      // ggml's quantize_row_q8_0_ref: d = amax / 127, q = round(x / d).
-      for (size_t b = 0; b < v.size() / 32; ++b) {
-        float amax = 0.0f;
-        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(v[b * 32 + j]));
-        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        const uint16_t dh = f32_to_fp16(d);
-        uint8_t* p = out.data() + 34 * b;
-        std::memcpy(p, &dh, 2);
-        for (int j = 0; j < 32; ++j) p[2 + j] = (uint8_t)(int8_t)std::lround(v[b * 32 + j] * id);
       }
       break;
     default:
@@ -159,7 +148,11 @@ std::vector<float> to_interleaved(const TinyTensor& t, const ModelConfig& c) {
 
 }  // namespace
 
-void write_tiny_gguf(const std::string& path, const ModelConfig& c, uint64_t seed, DType dtype) {
+void write_tiny_gguf(const std::string& path, const ModelConfig& c, uint64_t seed, const std::string& weight_type) {
+  const std::optional<DType> dtype = parse_dtype(weight_type);
+  const kernels::Format* packed = dtype ? nullptr : kernels::find_format(weight_type);
+  SQZ_CHECK((dtype && dtype_is_float(*dtype) && *dtype != DType::F64) || (packed && packed->ggml_type != kernels::kNoGgmlType),
+            "write_tiny_gguf: {} is neither F32, F16, BF16 nor a GGUF block type", weight_type);
   const std::string arch = c.arch == "qwen2" ? "qwen2" : "llama";  // llama.cpp writes mistral as llama
   GgufWriter w;
   w.set_str("general.architecture", arch);
@@ -190,8 +183,16 @@ void write_tiny_gguf(const std::string& path, const ModelConfig& c, uint64_t see
   for (const TinyTensor& t : tiny_model_weights(c, seed)) {
     const std::vector<float> v = c.arch == "qwen2" ? t.data : to_interleaved(t, c);
     const bool keep_f32 = t.shape.size() == 1 || ends_with(t.name, "norm.weight");  // norms and biases
-    // Like llama.cpp, fall back to F16 where Q8_0's 32-element blocks do not fit the rows.
-    const DType dt = keep_f32 ? DType::F32 : dtype == DType::Q8_0 && t.shape.back() % 32 != 0 ? DType::F16 : dtype;
+    if (!keep_f32 && packed) {
+      // Like llama.cpp, fall back to F16 where the type's blocks do not fit the rows.
+      const int64_t cols = t.shape.back(), rows = (int64_t)v.size() / cols;
+      if (packed->check({}, rows, cols).empty()) {
+        const std::vector<OwnedTensor> enc = packed->encode(v.data(), rows, cols, {}, nullptr);
+        w.add_packed_tensor(gguf_name(t.name), *packed, t.shape, enc[0].bytes.data(), enc[0].bytes.size());
+        continue;
+      }
+    }
+    const DType dt = keep_f32 ? DType::F32 : packed ? DType::F16 : *dtype;
     const std::vector<uint8_t> bytes = encode_f32(v, dt);
     w.add_tensor(gguf_name(t.name), dt, t.shape, bytes.data(), bytes.size());
   }

@@ -35,9 +35,10 @@ void write_tiny_char_tokenizer(const std::string& path, int vocab_size);
 // Writes DIR/config.json and DIR/model.safetensors (every tensor in `dtype`: F32, F16 or BF16). Creates DIR.
 void write_tiny_hf_model(const std::string& dir, const ModelConfig& cfg, uint64_t seed, DType dtype = DType::F32);
 
-// Writes a GGUF v3 file like llama.cpp's converter: norms in F32, other tensors in `dtype` (F32, F16,
-// BF16 or Q8_0), q/k permuted for llama/mistral (not qwen2), a placeholder vocabulary of cfg.vocab_size tokens.
-void write_tiny_gguf(const std::string& path, const ModelConfig& cfg, uint64_t seed, DType dtype = DType::F32);
+// Writes a GGUF v3 file like llama.cpp's converter: norms in F32, other tensors in `weight_type` ("F32",
+// "F16", "BF16" or a GGUF block type of the format table, "q8_0", "q4_k", ..., F16 where its blocks do not
+// fit the rows), q/k permuted for llama/mistral (not qwen2), a placeholder vocabulary of cfg.vocab_size tokens.
+void write_tiny_gguf(const std::string& path, const ModelConfig& cfg, uint64_t seed, const std::string& weight_type = "F32");
 
 // Writes a llama2.c v0 .bin (fp32; shared classifier iff cfg.tied_embeddings). Needs q_dim == dim and
 // no biases, as llama2.c does.
@@ -47,7 +48,7 @@ void write_tiny_llama2c(const std::string& path, const ModelConfig& cfg, uint64_
 // pairing (llama.cpp's `permute`): new row h*hd + 2i + s = old row h*hd + s*hd/2 + i.
 std::vector<float> permute_rows_for_interleaved_rope(const std::vector<float>& w, int n_heads, int head_dim, int64_t in);
 
-// fp32 values encoded as `dtype` (F32, F16, BF16 or Q8_0, the last with round-to-nearest, scale amax/127).
+// fp32 values encoded as `dtype` (F32, F16 or BF16).
 std::vector<uint8_t> encode_f32(const std::vector<float>& v, DType dtype);
 
 }  // namespace sqz

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/threads.h"
+#include "kernels/format.h"
 
 namespace sqz {
 
@@ -123,7 +124,7 @@ DenseWeights<T> DenseWeights<T>::from_model(const LlamaModel& m) {
   const ModelConfig& c = w.cfg;
   auto conv = [](const std::vector<float>& f) { return std::vector<T>(f.begin(), f.end()); };
   std::vector<float> e((size_t)c.vocab_size * c.dim);
-  convert_to_f32(m.embedding(), e.data());
+  kernels::tensor_rows_to_f32(m.embedding(), 0, c.vocab_size, e.data());
   w.embed = conv(e);
   for (const LayerWeights& L : m.layers()) {
     Layer l;

@@ -11,9 +11,8 @@ namespace sqz {
 
 DenseLinear::DenseLinear(const TensorView& w) : Linear(w.dim(1), w.dim(0)), w_(w) {
   SQZ_CHECK(w.shape.size() == 2, "{}: linear weight must be 2-D, got {}", w.source, shape_str(w.shape));
-  SQZ_CHECK(w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16 ||
-                (w.dtype == DType::Q8_0 && w.dim(1) % 32 == 0),
-            "{}: linear weight dtype {} is not supported (F32, F16, BF16, Q8_0)", w.source, dtype_name(w.dtype));
+  SQZ_CHECK(w.packed_format.empty() && (w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16),
+            "{}: linear weight dtype {} is not supported (F32, F16, BF16)", w.source, dtype_name(w.dtype));
 }
 
 DenseLinear::DenseLinear(std::vector<float> w, int64_t out, int64_t in) : Linear(in, out), owned_(std::move(w)) {
@@ -25,7 +24,6 @@ std::string DenseLinear::format() const {
   switch (w_.dtype) {
     case DType::F32: return "f32";
     case DType::F16: return "f16";
-    case DType::Q8_0: return "q8_0";
     default: return "bf16";
   }
 }
@@ -38,7 +36,7 @@ void DenseLinear::matmul(const float* X, int64_t n, float* Y) const {
     kernels::gemm_f32(w_.as<float>(), rows, cols, X, n, Y);
     return;
   }
-  if (n == 1 && w_.dtype != DType::Q8_0) {
+  if (n == 1) {
     if (w_.dtype == DType::F16)
       kernels::gemv_f16(w_.as<uint16_t>(), rows, cols, X, Y);
     else
@@ -49,7 +47,7 @@ void DenseLinear::matmul(const float* X, int64_t n, float* Y) const {
   // tile is written, packed and read again by sgemm. 413M-parameter model, 2 threads, prefill tok/s rows /
   // tiles: 32 tokens 77-99 / 38-42, 64: 68 / 49, 128: 81 / 82, 256: 78 / 95.
   constexpr int64_t kHalfRowKernelMaxTokens = 64;
-  if (n <= kHalfRowKernelMaxTokens && w_.dtype != DType::Q8_0 &&
+  if (n <= kHalfRowKernelMaxTokens &&
       (w_.dtype == DType::F16 ? kernels::gemm_f16_rows : kernels::gemm_bf16_rows)(w_.as<uint16_t>(), rows, cols, X, n, Y))
     return;
   // Many tokens: convert a tile of rows to fp32 and let sgemm write those output columns.

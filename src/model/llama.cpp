@@ -4,7 +4,9 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "kernels/format.h"
 #include "model/dense_linear.h"
+#include "model/quantized_linear.h"
 #include "model/ops.h"
 
 namespace sqz {
@@ -44,6 +46,7 @@ LlamaModel::LlamaModel(std::shared_ptr<const Checkpoint> ckpt, LinearFactory fac
   const Checkpoint& ck = *ckpt_;
   const int64_t dim = cfg_.dim, hid = cfg_.hidden_dim, qd = cfg_.q_dim(), kvd = cfg_.kv_dim();
   embed_ = ck.require("model.embed_tokens.weight", {cfg_.vocab_size, dim});
+  if (!embed_.packed_format.empty()) embed_packed_ = kernels::packed_view(embed_);
   final_norm_ = load_vector(ck, "model.norm.weight", dim);
   layers_.resize((size_t)cfg_.n_layers);
   for (int i = 0; i < cfg_.n_layers; ++i) {
@@ -67,7 +70,7 @@ LlamaModel::LlamaModel(std::shared_ptr<const Checkpoint> ckpt, LinearFactory fac
     L.down->set_bias(load_bias(ck, p + "mlp.down_proj.bias", dim));
   }
   if (cfg_.tied_embeddings)
-    lm_head_ = std::make_unique<DenseLinear>(embed_);
+    lm_head_ = embed_.packed_format.empty() ? std::make_unique<DenseLinear>(embed_) : make_packed_tensor_linear(embed_);
   else
     lm_head_ = factory(ck, "lm_head", cfg_.vocab_size, dim);
 }
@@ -82,7 +85,8 @@ LlamaModel::LlamaModel(ModelConfig cfg, std::vector<float> embed, std::vector<La
 
 void LlamaModel::embed(int token, float* out) const {
   SQZ_CHECK(token >= 0 && token < cfg_.vocab_size, "token id {} outside the vocabulary [0, {})", token, cfg_.vocab_size);
-  convert_to_f32(embed_, out, (int64_t)token * cfg_.dim, cfg_.dim);
+  if (embed_packed_) kernels::packed_dequant(*embed_packed_, nullptr, token, token + 1, out);
+  else convert_to_f32(embed_, out, (int64_t)token * cfg_.dim, cfg_.dim);
 }
 
 void LlamaModel::forward(const int* tokens, int64_t n, KVCache& cache, float* logits, bool all_logits) const {

@@ -4,11 +4,13 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/tensor.h"
 #include "io/checkpoint.h"
+#include "kernels/format.h"
 #include "model/linear.h"
 
 namespace sqz {
@@ -84,6 +86,7 @@ class LlamaModel {
   std::shared_ptr<const Checkpoint> ckpt_;
   std::vector<float> embed_owned_;
   TensorView embed_;
+  std::optional<kernels::PackedMatrix> embed_packed_;  // a block-quantized (GGUF) embedding, checked once
   std::vector<LayerWeights> layers_;
   std::vector<float> final_norm_;
   std::unique_ptr<Linear> lm_head_;

@@ -1,3 +1,4 @@
+#include "kernels/format.h"
 #include "io/checkpoint.h"
 
 #include <gtest/gtest.h>
@@ -278,7 +279,21 @@ TEST(Checkpoint, NotACheckpoint) {
 
 // ---- GGUF ----
 
-class GgufDtype : public ::testing::TestWithParam<DType> {};
+// A GGUF weight type: an element dtype or a block type of the format table.
+class GgufDtype : public ::testing::TestWithParam<std::string> {};
+
+// v as the GGUF file stores it in `type` (a row of the format table encodes and decodes block types).
+std::vector<float> rounded_as(const std::vector<float>& v, const Shape& shape, const std::string& type) {
+  if (auto dt = parse_dtype(type)) return rounded(v, *dt);
+  const kernels::Format& f = kernels::format(type);
+  const int64_t cols = shape.back(), rows = (int64_t)v.size() / cols;
+  const std::vector<OwnedTensor> enc = f.encode(v.data(), rows, cols, {}, nullptr);
+  kernels::PackedMatrix m;
+  m.format = &f, m.rows = rows, m.cols = cols, m.t[0] = enc[0].bytes.data();
+  std::vector<float> out(v.size());
+  kernels::packed_dequant_ref(m, 0, rows, out.data());
+  return out;
+}
 
 TEST_P(GgufDtype, OpensTinyGgufWithHfNamesAndPermutedQk) {
   ScratchDir dir;
@@ -316,12 +331,21 @@ TEST_P(GgufDtype, OpensTinyGgufWithHfNamesAndPermutedQk) {
     if (name.find("q_proj") != std::string::npos) want = permute_rows_for_interleaved_rope(want, 4, 8, 32);
     if (name.find("k_proj") != std::string::npos) want = permute_rows_for_interleaved_rope(want, 2, 8, 32);
     const bool norm = t.shape.size() == 1;
-    EXPECT_EQ(v.dtype, norm ? DType::F32 : GetParam());
-    EXPECT_EQ(to_f32(v), rounded(want, v.dtype));
+    const bool packed = !parse_dtype(GetParam());
+    if (norm) {
+      EXPECT_EQ(v.dtype, DType::F32);
+      EXPECT_EQ(to_f32(v), want);
+    } else if (packed) {
+      EXPECT_EQ(v.packed_format, GetParam());
+      EXPECT_EQ(kernels::tensor_to_f32(v), rounded_as(want, t.shape, GetParam()));
+    } else {
+      EXPECT_EQ(v.dtype, *parse_dtype(GetParam()));
+      EXPECT_EQ(to_f32(v), rounded(want, v.dtype));
+    }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Dtypes, GgufDtype, ::testing::Values(DType::F32, DType::F16, DType::BF16, DType::Q8_0));
+INSTANTIATE_TEST_SUITE_P(Dtypes, GgufDtype, ::testing::Values("F32", "F16", "BF16", "q8_0", "q4_0", "iq4_nl"));
 
 TEST(Checkpoint, GgufQwen2KeepsRotateHalfAndBiases) {
   ScratchDir dir;
@@ -364,9 +388,14 @@ TEST(Checkpoint, GgufErrors) {
   std::string bytes = read_bytes(path);
 
   std::string patched = bytes;
+  patch_tensor_type(patched, "blk.1.ffn_up.weight", 99);
+  write_bytes(path, patched);
+  EXPECT_ERROR_CONTAINS(open_checkpoint(path), path, "tensor blk.1.ffn_up.weight has unsupported GGUF type 99");
+  // A known block type whose blocks do not fit the rows (Q4_K: 256 weights; these rows have 32).
+  patched = bytes;
   patch_tensor_type(patched, "blk.1.ffn_up.weight", 12);
   write_bytes(path, patched);
-  EXPECT_ERROR_CONTAINS(open_checkpoint(path), path, "tensor blk.1.ffn_up.weight has unsupported GGUF type 12");
+  EXPECT_ERROR_CONTAINS(open_checkpoint(path), path, "blk.1.ffn_up.weight", "not a multiple", "256-weight blocks");
 
   write_bytes(path, bytes.substr(0, bytes.size() - 100));
   EXPECT_ERROR_CONTAINS(open_checkpoint(path), path, "past the end");

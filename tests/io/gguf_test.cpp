@@ -1,3 +1,4 @@
+#include "kernels/format.h"
 #include "io/gguf.h"
 
 #include <gtest/gtest.h>
@@ -59,12 +60,14 @@ TEST(Gguf, RoundTripMetadataAndTensors) {
   const std::vector<float> a = iota_f32(6, 0.5f);
   std::vector<uint16_t> b;
   for (float x : iota_f32(12, 0.25f)) b.push_back(f32_to_fp16(x));
-  const std::vector<uint8_t> q = encode_f32(iota_f32(64, 0.01f), DType::Q8_0);
+  const kernels::Format& q8 = kernels::format("q8_0");
+  const std::vector<float> qv = iota_f32(64, 0.01f);
+  const std::vector<uint8_t> q = q8.encode(qv.data(), 2, 32, {}, nullptr)[0].bytes;
   const std::vector<uint8_t> bf = encode_f32(iota_f32(32, 0.5f), DType::BF16);
   const std::vector<float> last = iota_f32(32, 1.0f);  // 128 bytes: the file ends exactly at its end
   w.add_tensor("a", DType::F32, {2, 3}, a.data(), a.size() * 4);
   w.add_tensor("b", DType::F16, {4, 3}, b.data(), b.size() * 2);
-  w.add_tensor("q", DType::Q8_0, {2, 32}, q.data(), q.size());
+  w.add_packed_tensor("q", q8, {2, 32}, q.data(), q.size());
   w.add_tensor("bf", DType::BF16, {32}, bf.data(), bf.size());
   w.add_tensor("last", DType::F32, {2, 4, 4}, last.data(), last.size() * 4);
   const std::string path = dir.file("t.gguf");
@@ -103,10 +106,11 @@ TEST(Gguf, RoundTripMetadataAndTensors) {
   EXPECT_EQ(tb.shape, (Shape{4, 3}));
   EXPECT_EQ(std::memcmp(tb.data, b.data(), 24), 0);
   const TensorView& tq = f.tensors().at("q");
-  EXPECT_EQ(tq.dtype, DType::Q8_0);
+  EXPECT_EQ(tq.packed_format, "q8_0");
   EXPECT_EQ(tq.shape, (Shape{2, 32}));
+  EXPECT_EQ(tq.nbytes, 68u);
   EXPECT_EQ(std::memcmp(tq.data, q.data(), q.size()), 0);
-  EXPECT_NEAR(to_f32(tq)[40], 0.01f * 40 - 1.0f, 0.01f);
+  EXPECT_NEAR(kernels::tensor_to_f32(tq)[40], qv[40], 0.01f);
   EXPECT_EQ(f.tensors().at("bf").dtype, DType::BF16);
   EXPECT_EQ(to_f32(f.tensors().at("last")), last);
   EXPECT_EQ(f.tensors().at("last").shape, (Shape{2, 4, 4}));
@@ -131,26 +135,31 @@ TEST(Gguf, RoundTripMetadataAndTensors) {
   }
 }
 
-TEST(Gguf, ReadsVersion2AndKeepsUnsupportedTypesAside) {
+TEST(Gguf, ReadsVersion2BlockTypesAndKeepsUnknownTypesAside) {
   ScratchDir dir;
   RawGguf r;
-  r.header(2, 2, 2);
+  r.header(2, 3, 2);
   r.str("general.alignment").put<uint32_t>(kGgufU32).put<uint32_t>(64);
   r.str("small").put<uint32_t>(kGgufI8).put<int8_t>(-3);
   r.str("w").put<uint32_t>(1).put<uint64_t>(4).put<uint32_t>(kGgmlF32).put<uint64_t>(0);
   r.str("k4").put<uint32_t>(2).put<uint64_t>(256).put<uint64_t>(2).put<uint32_t>(12).put<uint64_t>(64);
+  r.str("odd").put<uint32_t>(1).put<uint64_t>(32).put<uint32_t>(99).put<uint64_t>(384);
   r.s.append((64 - r.s.size() % 64) % 64, '\0');
   const float w[4] = {1, 2, 3, 4};
   r.s.append(reinterpret_cast<const char*>(w), 16);
-  r.s.append(48 + 288, '\0');  // padding, then some bytes standing in for the Q4_K data
+  r.s.append(48 + 288 + 32, '\0');  // padding, then bytes standing in for the Q4_K data, padding, "odd"
   const std::string path = dir.file("v2.gguf");
   write_bytes(path, r.s);
   GgufFile f(path);
   EXPECT_EQ(f.version(), 2u);
   EXPECT_EQ(f.find_meta("small")->as_int(), -3);
   EXPECT_EQ(to_f32(f.tensors().at("w")), (std::vector<float>{1, 2, 3, 4}));
-  EXPECT_EQ(f.tensors().count("k4"), 0u);
-  EXPECT_EQ(f.unsupported_tensors().at("k4"), 12u);
+  const TensorView& k4 = f.tensors().at("k4");
+  EXPECT_EQ(k4.packed_format, "q4_k");
+  EXPECT_EQ(k4.shape, (Shape{2, 256}));
+  EXPECT_EQ(k4.nbytes, 288u);  // 2 rows of one 144-byte block
+  EXPECT_EQ(f.tensors().count("odd"), 0u);
+  EXPECT_EQ(f.unsupported_tensors().at("odd"), 99u);
 }
 
 TEST(Gguf, BadInputsNameTheFile) {

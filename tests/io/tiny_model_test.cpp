@@ -59,15 +59,6 @@ TEST(TinyModel, PermutationMatchesRopeLayouts) {
   }
 }
 
-TEST(TinyModel, Q8_0EncodingIsCloseAndBlockScaled) {
-  const std::vector<float> v = tiny_normal(64, 3, 1.0f);
-  const auto bytes = encode_f32(v, DType::Q8_0);
-  ASSERT_EQ(bytes.size(), 68u);
-  TensorView t{DType::Q8_0, {64}, bytes.data(), bytes.size(), "<memory>"};
-  const auto back = to_f32(t);
-  for (size_t i = 0; i < v.size(); ++i) EXPECT_NEAR(back[i], v[i], 0.02f);
-}
-
 TEST(TinyModel, HfConfigJsonRoundTrips) {
   ModelConfig c;
   c.arch = "mistral";

@@ -36,7 +36,7 @@ TEST(FormatsAgree, HfGgufAndLlama2cGiveTheSameLogits) {
     const std::string gguf = (d / (tied ? "m_t.gguf" : "m.gguf")).string();
     const std::string l2c = (d / (tied ? "m_t.bin" : "m.bin")).string();
     write_tiny_hf_model(hf, c, 9, DType::F32);
-    write_tiny_gguf(gguf, c, 9, DType::F32);
+    write_tiny_gguf(gguf, c, 9, "F32");
     write_tiny_llama2c(l2c, c, 9);
     const auto a = logits_of(hf), b = logits_of(gguf), e = logits_of(l2c);
     ASSERT_EQ(a.size(), b.size());

@@ -18,15 +18,15 @@ TEST(Nf4, TableIsQLoRAs) {
                           -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
                           0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
                           0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0};
-  for (int i = 0; i < 16; ++i) EXPECT_EQ(kNf4Values[i], (float)ref[i]);
-  EXPECT_TRUE(std::is_sorted(kNf4Values, kNf4Values + 16));
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(kNf4Codebook[i], (float)ref[i]);
+  EXPECT_TRUE(std::is_sorted(kNf4Codebook, kNf4Codebook + 16));
 }
 
 // Scalar reference: linear scan for the nearest code (double distances, first minimum).
 uint8_t ref_code(float v) {
   int best = 0;
   for (int j = 1; j < 16; ++j)
-    if (std::fabs((double)v - kNf4Values[j]) < std::fabs((double)v - kNf4Values[best])) best = j;
+    if (std::fabs((double)v - kNf4Codebook[j]) < std::fabs((double)v - kNf4Codebook[best])) best = j;
   return (uint8_t)best;
 }
 

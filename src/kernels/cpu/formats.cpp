@@ -92,7 +92,6 @@ Shape packed_shape(int64_t rows, int64_t cols, const FormatParams& p) { return {
 Shape rows_shape(int64_t rows, int64_t, const FormatParams&) { return {rows}; }
 Shape matrix_shape(int64_t rows, int64_t cols, const FormatParams&) { return {rows, cols}; }
 Shape one_shape(int64_t, int64_t, const FormatParams&) { return {1}; }
-Shape any_length(int64_t, int64_t, const FormatParams&) { return {-1}; }
 
 std::string bits_error(const Format& f, int bits) {
   return f.allows_bits(bits) ? std::string() : fmt::format("{} bits is not a width of format {} ({})", bits, f.name, f.bits_list());
