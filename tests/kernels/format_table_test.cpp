@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <random>
 #include <set>
 
@@ -165,6 +166,28 @@ TEST(FormatTable, EveryRowRoundTripsThroughItsReferenceAndEveryIsaAgrees) {
   // Decode-only rows (GGUF IQ1/IQ2/IQ3: llama.cpp's grid searches are not reimplemented) are checked
   // against gguf-py in gguf_blocks_test.cpp; list them so a row losing its encoder is noticed.
   for (const auto& n : decode_only) EXPECT_TRUE(n.rfind("iq1", 0) == 0 || n.rfind("iq2", 0) == 0 || n.rfind("iq3", 0) == 0) << n;
+}
+
+// GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces to hyphens.
+std::string anchor_of(const std::string& heading) {
+  std::string a;
+  for (char c : heading) {
+    if (std::isalnum((unsigned char)c) || c == '-' || c == '_') a += (char)std::tolower((unsigned char)c);
+    else if (c == ' ') a += '-';
+  }
+  return a;
+}
+
+TEST(FormatTable, EveryRowHasItsSectionInDocsFormatMd) {
+  std::ifstream in(SQZ_SOURCE_DIR "/docs/format.md");
+  ASSERT_TRUE(in) << "docs/format.md";
+  std::set<std::string> anchors;
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("## ", 0) == 0) anchors.insert(anchor_of(line.substr(3)));
+  for (const Format& f : format_table()) {
+    const std::string doc = f.doc;
+    EXPECT_TRUE(anchors.count(doc.substr(doc.find('#') + 1))) << f.name << ": no section for " << doc;
+  }
 }
 
 TEST(FormatTable, ParamsRoundTripThroughQuantizationConfig) {
