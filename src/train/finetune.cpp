@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
+#include <optional>
+#include <type_traits>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -17,6 +20,7 @@
 #include "core/progress.h"
 #include "io/safetensors.h"
 #include "kernels/cpu/formats.h"
+#include "kernels/format.h"
 #include "tokenizer/tokenizer.h"
 #include "train/optim.h"
 
@@ -33,8 +37,79 @@ T TrainTensor<T>::read(size_t i, bool round) const {
 
 // ---------------- one quantized linear ----------------
 
+namespace {
+
+// The parameters as the row stores them (F16 or F32), for its decoder.
+template <typename T>
+std::vector<uint8_t> stored_bytes(const TrainTensor<T>& t) {
+  std::vector<uint8_t> b;
+  if (t.stored == DType::F16) {
+    b.resize(t.value.size() * 2);
+    for (size_t i = 0; i < t.value.size(); ++i) {
+      const uint16_t h = f32_to_fp16((float)t.value[i]);
+      std::memcpy(b.data() + 2 * i, &h, 2);
+    }
+  } else {
+    b.resize(t.value.size() * 4);
+    for (size_t i = 0; i < t.value.size(); ++i) {
+      const float f = (float)t.value[i];
+      std::memcpy(b.data() + 4 * i, &f, 4);
+    }
+  }
+  return b;
+}
+
+}  // namespace
+
+template <typename T>
+void QuantLinearParams<T>::stored_dequantize(float* W) const {
+  const kernels::Format& f = *format.format;
+  kernels::PackedMatrix m;
+  m.format = &f;
+  m.p = format.params;
+  m.rows = out, m.cols = in;
+  std::vector<std::vector<uint8_t>> keep;
+  auto put = [&](const char* suffix, const void* data, int64_t numel) {
+    const int i = f.tensor_index(suffix);
+    SQZ_CHECK(i >= 0, "internal: format {} has no tensor {}", f.name, suffix);
+    m.t[(size_t)i] = data;
+    m.numel[(size_t)i] = numel;
+  };
+  auto put_param = [&](const char* suffix, const TrainTensor<T>& t) {
+    keep.push_back(stored_bytes(t));
+    put(suffix, keep.back().data(), (int64_t)t.value.size());
+  };
+  put(".qweight", packed.data(), (int64_t)packed.size());
+  std::optional<kernels::CsrMatrix> s;
+  switch (kind) {
+    case Kind::Lut:
+      put_param(".lut", lut);
+      if (!sparse_values.value.empty()) {
+        keep.push_back(stored_bytes(sparse_values));
+        s = kernels::CsrMatrix{out, in, sparse_row_ptr.data(), sparse_col_idx.data(),
+                               reinterpret_cast<const uint16_t*>(keep.back().data())};
+      }
+      break;
+    case Kind::Group:
+      put_param(".scales", scales);
+      put_param(".qzeros", zeros);
+      if (!g_idx.empty()) put(".g_idx", g_idx.data(), (int64_t)g_idx.size());
+      break;
+    case Kind::Nf4:
+      put_param(".absmax", absmax);
+      break;
+  }
+  kernels::packed_dequant(m, s ? &*s : nullptr, 0, out, W);
+}
+
 template <typename T>
 void QuantLinearParams<T>::dequantize(T* W, bool round) const {
+  if constexpr (std::is_same_v<T, float>) {
+    if (round) {
+      stored_dequantize(W);
+      return;
+    }
+  }
   switch (kind) {
     case Kind::Lut: {
       const int64_t K = int64_t{1} << bits;
@@ -152,59 +227,69 @@ QatModel<T> QatModel<T>::load(const Checkpoint& ck, const LlamaModel& m) {
   const nlohmann::json& q = ck.quantization_config;
   SQZ_CHECK(!q.is_null() && q.is_object(),
             "{}: is not a quantized model (config.json has no quantization_config); run `sqz quantize` first", ck.path);
-  const std::string method = q.value("method", q.value("quant_method", std::string("?")));
-  SQZ_CHECK(method != "smoothquant",
-            "{}: W8A8 (smoothquant) checkpoints cannot be fine-tuned: their int8 weights have no trainable codebook, "
-            "scales or zero points here",
-            ck.path);
   QatModel<T> M;
   M.source = ck.path;
   M.dense = DenseWeights<T>::from_model(m);
   const ModelConfig& c = M.dense.cfg;
-  const int bits = q.value("bits", 0);
 
   auto add_linear = [&](const std::string& base, int layer, int slot, int64_t out, int64_t in) {
-    if (ck.find(base + ".qweight_i8"))
-      fail("{}: {} is stored as W8A8 (int8), which cannot be fine-tuned", ck.path, base);
+    const LinearFormat lf = linear_format(q, base, out, in, ck.path);
+    const kernels::Format& f = *lf.format;
+    if (!ck.find(base + f.tensors[0].suffix)) return;  // not quantized: stays as it is
+    const std::string fname = f.name;
+    SQZ_CHECK(fname == "lut" || fname == "group" || fname == "nf4",
+              "{}: {} is stored as {}{}, which cannot be fine-tuned (trainable here: the LUT centroids and sparse values "
+              "of lut, the scales and zero points of group, the absmax of nf4)",
+              ck.path, base, fname, fname == "w8a8" ? " (W8A8 int8 weights: no codebook, scales or zero points)" : "");
+    if (fname == "nf4" && lf.params.dq_block > 0) {
+      M.frozen.push_back(base);  // double-quantized scales: no fp32 absmax to train
+      return;
+    }
     QuantLinearParams<T> L;
+    L.format = lf;
     L.base = base;
     L.layer = layer;
     L.slot = slot;
     L.out = out;
     L.in = in;
-    L.bits = bits;
-    if (ck.find(base + ".lut")) {
+    L.bits = lf.params.bits;
+    // Shapes and dtypes as the row's schema says (the inference loader has checked the same tensors).
+    auto stored = [&](const char* suffix) {
+      const int i = f.tensor_index(suffix);
+      SQZ_CHECK(i >= 0, "internal: format {} has no tensor {}", fname, suffix);
+      const kernels::TensorSpec& spec = f.tensors[(size_t)i];
+      const TensorView& t = ck.require(base + suffix, spec.shape(out, in, lf.params));
+      SQZ_CHECK(t.dtype == spec.dtype, "{}: {}{} has dtype {}, expected {}", ck.path, base, suffix, dtype_name(t.dtype),
+                dtype_name(spec.dtype));
+      return read_tensor<T>(ck, base + suffix, spec.dtype);
+    };
+    if (fname == "lut") {
       L.kind = QuantLinearParams<T>::Kind::Lut;
-      L.lut = read_tensor<T>(ck, base + ".lut", DType::F16);
-      SQZ_CHECK(L.lut.shape == Shape({out, int64_t{1} << bits}), "{}: {}.lut has shape {}, expected [{}, {}]", ck.path,
-                base, shape_str(L.lut.shape), out, int64_t{1} << bits);
+      L.lut = stored(".lut");
       if (const TensorView* rp = ck.find(base + ".sparse_row_ptr")) {
         L.sparse_row_ptr.assign(rp->as<int32_t>(), rp->as<int32_t>() + rp->numel());
         const TensorView& ci = ck.require(base + ".sparse_col_idx");
         L.sparse_col_idx.assign(ci.as<int32_t>(), ci.as<int32_t>() + ci.numel());
         L.sparse_values = read_tensor<T>(ck, base + ".sparse_values", DType::F16);
       }
-    } else if (ck.find(base + ".scales")) {
+    } else if (fname == "group") {
       L.kind = QuantLinearParams<T>::Kind::Group;
-      L.scales = read_tensor<T>(ck, base + ".scales", DType::F16);
-      L.zeros = read_tensor<T>(ck, base + ".qzeros", DType::F16);
+      L.scales = stored(".scales");
+      L.zeros = stored(".qzeros");
       L.n_groups = L.scales.shape.at(1);
       L.col_group.resize((size_t)in);
-      const TensorView* gi = ck.find(base + ".g_idx");
-      const int64_t gs = q.value("group_size", int64_t{-1});
-      const int64_t group = gs <= 0 ? in : gs;
-      for (int64_t col = 0; col < in; ++col) L.col_group[(size_t)col] = gi ? gi->as<int32_t>()[col] : (int32_t)(col / group);
-    } else if (ck.find(base + ".absmax")) {
-      L.kind = QuantLinearParams<T>::Kind::Nf4;
-      L.bits = 4;
-      L.block = q.value("block_size", int64_t{64});
-      L.absmax = read_tensor<T>(ck, base + ".absmax", DType::F32);
+      if (const TensorView* gi = ck.find(base + ".g_idx")) L.g_idx.assign(gi->as<int32_t>(), gi->as<int32_t>() + in);
+      const int64_t group = lf.params.group > 0 ? lf.params.group : in;
+      for (int64_t col = 0; col < in; ++col)
+        L.col_group[(size_t)col] = L.g_idx.empty() ? (int32_t)(col / group) : L.g_idx[(size_t)col];
     } else {
-      // Dense (unquantized) or double-quantized NF4: stays as it is.
-      if (ck.find(base + ".absmax_q")) M.frozen.push_back(base);
-      return;
+      L.kind = QuantLinearParams<T>::Kind::Nf4;
+      L.block = lf.params.group;
+      L.absmax = stored(".absmax");
     }
-    L.idx = unpack_codes(ck.require(base + ".qweight"), L.bits, out, in);
+    const TensorView& qw = ck.require(base + ".qweight", f.tensors[0].shape(out, in, lf.params));
+    L.packed.assign(qw.as<uint32_t>(), qw.as<uint32_t>() + qw.numel());
+    L.idx = unpack_codes(qw, L.bits, out, in);
     M.linears.push_back(std::move(L));
   };
   const int64_t outs[7] = {c.q_dim(), c.kv_dim(), c.kv_dim(), c.dim, c.hidden_dim, c.hidden_dim, c.dim};
@@ -250,6 +335,9 @@ QatModel<U> QatModel<T>::cast() const {
   for (const auto& L : linears) {
     QuantLinearParams<U> u;
     u.kind = (typename QuantLinearParams<U>::Kind)(int)L.kind;
+    u.format = L.format;
+    u.packed = L.packed;
+    u.g_idx = L.g_idx;
     u.base = L.base;
     u.layer = L.layer;
     u.slot = L.slot;

@@ -11,8 +11,11 @@
 //   LUT      dL/dlut[r, k]  = sum over columns c with idx(r, c) = k of dL/dW[r, c];  dL/dS[i] = dL/dW at entry i
 //   uniform  dL/ds[r, g]    = sum over the group of dL/dW * (q - z);  dL/dz[r, g] = -sum over the group of dL/dW * s
 //   NF4      dL/dabsmax[b]  = sum over the block of dL/dW * NF4[q]
-// The parameters are kept as fp32 masters; the forward pass reads them rounded to their stored dtype (so
-// the model trained is the model written), and AdamW updates the masters (straight-through rounding).
+// The parameters are kept as fp32 masters; the forward pass reads them rounded to their stored dtype
+// through the format's own decoder (the row of kernels/format.h the loader uses, so the model trained is
+// the model written), and AdamW updates the masters (straight-through rounding). The unrounded weights
+// (the continuous function the gradients above differentiate, checked against finite differences in
+// double) are computed by the formulas above.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -22,6 +25,7 @@
 #include "io/checkpoint.h"
 #include "model/backward.h"
 #include "model/llama.h"
+#include "model/quantized_linear.h"
 
 namespace sqz::train {
 
@@ -41,6 +45,8 @@ template <typename T>
 struct QuantLinearParams {
   enum class Kind { Lut, Group, Nf4 };
   Kind kind = Kind::Lut;
+  LinearFormat format;          // its row of the format table and parameters
+  std::vector<uint32_t> packed;  // the stored .qweight words (decoded by the row with the rounded parameters)
   std::string base;  // e.g. "model.layers.3.mlp.down_proj" or "lm_head"
   int layer = -1;    // -1: lm_head
   int slot = 0;      // q k v o gate up down (LayerWeights::linears() order)
@@ -53,6 +59,7 @@ struct QuantLinearParams {
   // Group
   TrainTensor<T> scales, zeros;
   std::vector<int32_t> col_group;  // group of each column [in]
+  std::vector<int32_t> g_idx;      // the stored .g_idx (GPTQ act-order), empty without
   int64_t n_groups = 0;
   // Nf4
   TrainTensor<T> absmax;
@@ -60,6 +67,8 @@ struct QuantLinearParams {
 
   // W [out, in] from the (optionally rounded) parameters.
   void dequantize(T* W, bool round) const;
+  // W from the parameters rounded to their stored dtypes, decoded by the format's row.
+  void stored_dequantize(float* W) const;
   // Adds scale * (the parameter gradients implied by dL/dW) to the tensors' grad (parameters read as in
   // dequantize(W, round), i.e. the gradient at the point the forward pass used).
   void accumulate_grad(const T* dW, T scale, bool round);
