@@ -1,12 +1,12 @@
 // AVX-512 kernel of the exact k-means dynamic programme (see kmeans1d_dp.h): eight i (range_min) or eight
 // j (block_min) per vector, in double.
 //
-// The quotient is the bottleneck of a plain port: vdivpd on a zmm register issues once per ~16 cycles,
-// against ~6 for everything else an 8-lane step does. So 1 / W comes from vrcp14pd (relative error
-// < 2^-14) and two Newton steps r <- r + r (1 - W r), which leave it within a few ulps of the rounded
-// reciprocal (2^-56 from the iteration plus the rounding of the steps). The values then differ from the
-// scalar kernel's in the last bits only, so both find the same optimum up to ties that close, which move
-// the objective by as little.
+// The quotient: vdivpd on zmm registers made a scan of eight candidates take 1.75x as long as one
+// without any division (it issues once per ~16 cycles). So 1 / W comes from vrcp14pd (relative error
+// < 2^-14) and two Newton steps r <- r + r (1 - W r), which cost 10-15 % over no division at all and
+// leave r within a few ulps of the rounded reciprocal (2^-56 from the iteration, plus the rounding of the
+// steps). The values then differ from the scalar and AVX2 kernels' in the last bits only, so all find the
+// same optimum up to partitions tied that closely, which differ in objective by as little.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -71,8 +71,9 @@ struct Avx512Kernel {
     }
   };
 
-  // Two running minima over alternate vectors of i: the compare-and-select chain of one (about 7 cycles)
-  // is longer than the arithmetic of a step, so a single one would leave the core waiting on it.
+  // Two running minima over alternate vectors of i: the compare-and-select chain of a single one holds up
+  // the next step (long scans measured 3.0 ns per vector with one, 2.8 with two; four gain little more
+  // and cost more set-up in the many short scans).
   static void range_min(const Tables& T, int64_t j, int64_t lo, int64_t hi, double& best, int64_t& arg) {
     const __m512d pwj = _mm512_set1_pd(T.pw[j]), p1j = _mm512_set1_pd(T.p1[j]);
     auto at = [&](int64_t i) {
@@ -107,7 +108,8 @@ struct Avx512Kernel {
   }
 
   // Lanes j0 .. j0 + nj - 1 in kAnchorStep / 8 vectors sharing each i's loads.
-  static void block_min(const Tables& T, int64_t j0, int nj, int64_t lo, int64_t hi, double* cur, int32_t* opt) {
+  static void block_min(const Tables& T, int64_t j0, int nj, int64_t lo, int64_t lo_rest, int64_t hi, double* cur,
+                        int32_t* opt) {
     constexpr int V = (int)(kAnchorStep / 8);
     __m512d pwj[V], p1j[V];
     __m512i vj[V];
@@ -120,19 +122,21 @@ struct Avx512Kernel {
     }
     Best b[V];
     for (int q = 0; q < V; ++q) b[q] = Best(lo);
-    auto step = [&](int64_t i, bool masked) {
+    auto step = [&](int64_t i, int nv, bool masked) {
       const __m512d ai = _mm512_set1_pd(T.a[i]), pwi = _mm512_set1_pd(T.pw[i]), p1i = _mm512_set1_pd(T.p1[i]);
       const __m512i vi = _mm512_set1_epi64(i);
-      for (int q = 0; q < V; ++q) {
+      for (int q = 0; q < nv; ++q) {
         const __m512d v = candidate<ZeroWeights>(ai, _mm512_sub_pd(pwj[q], pwi), _mm512_sub_pd(p1j[q], p1i));
         b[q].update(v, vi, masked ? _mm512_cmplt_epi64_mask(vi, vj[q]) : (__mmask8)0xFF);
       }
     };
-    // Below j0 every lane's segment [i, j) is non-empty (lanes past nj are computed and not stored);
-    // from j0 on, lane j takes only i < j.
+    // Below lo_rest only the first vector's lanes can have their optimum. Below j0 every lane's segment
+    // [i, j) is non-empty (lanes past nj are computed and not stored); from j0 on, lane j takes only i < j.
     int64_t i = lo;
-    for (const int64_t e = std::min(hi, j0 - 1); i <= e; ++i) step(i, false);
-    for (; i <= hi; ++i) step(i, true);
+    const int64_t e = std::min(hi, j0 - 1);
+    for (const int64_t e1 = std::min(e, lo_rest - 1); i <= e1; ++i) step(i, 1, false);
+    for (; i <= e; ++i) step(i, V, false);
+    for (; i <= hi; ++i) step(i, V, true);
     for (int q = 0; q < V; ++q) {
       if (!lanes[q]) break;
       _mm512_mask_storeu_pd(cur + j0 + 8 * q, lanes[q], _mm512_add_pd(b[q].v, _mm512_maskz_loadu_pd(lanes[q], T.p2 + j0 + 8 * q)));
