@@ -209,7 +209,7 @@ TEST(KMeans1d, ExactMatchesPreviousSolverOnLongRows) {
   };
   const std::vector<Case> cases = {{4096, 8, 0}, {4096, 16, 1}, {11008, 8, 0}, {3000, 4, 2}, {2048, 2, 0},
                                    {1500, 3, 3}, {777, 32, 1},  {5000, 8, 2},  {4096, 8, 3}, {300, 64, 0},
-                                   {4096, 8, 4}, {1000, 9, 4}};
+                                   {4096, 8, 4}, {1000, 9, 4}, {1000, 256, 0}, {600, 200, 2}};
   for (kernels::Isa isa : kernels::supported_isas()) {
     kernels::IsaScope scope(isa);
     int seed = 0;
@@ -226,6 +226,16 @@ TEST(KMeans1d, ExactMatchesPreviousSolverOnLongRows) {
       const Codebook before = reference::kmeans1d_exact_dc(x.data(), wp, c.n, c.k);
       EXPECT_NEAR(now.objective, before.objective, 1e-12 * before.objective)
           << kernels::isa_name(isa) << " n " << c.n << " k " << c.k << " kind " << c.kind;
+    }
+    // And a sweep of sizes, so every anchor/gap arrangement at the ends of the layers comes up.
+    std::mt19937_64 g(99);
+    for (int trial = 0; trial < 60; ++trial) {
+      const int64_t n = 20 + (int64_t)(g() % 600);
+      const int k = 2 + (int)(g() % 20);
+      const std::vector<float> x = randn(n, 500 + trial, 0.02f), w = rand_fisher(n, 600 + trial);
+      const double now = kmeans1d_exact(x.data(), w.data(), n, k).objective;
+      const double before = reference::kmeans1d_exact_dc(x.data(), w.data(), n, k).objective;
+      EXPECT_NEAR(now, before, 1e-12 * before) << kernels::isa_name(isa) << " n " << n << " k " << k;
     }
   }
 }
