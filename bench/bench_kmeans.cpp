@@ -114,7 +114,8 @@ int main(int argc, char** argv) {
           diff = std::max(diff, std::fabs(obj[m][i] - obj[0][i]) / std::max(obj[0][i], 1e-300));
         const double t = median(times[m]);
         std::printf("%-16s %3d %-16s %12.1f %12.3f %8.2fx %12.1e\n", (std::to_string(n) + " values").c_str(), k,
-                    methods[m].name.c_str(), 1e6 * t / (double)r.count, 1e6 * t / (double)(r.count * n), base / t, diff);
+                    methods[m].name.c_str(), 1e6 * t / (double)r.count, 1e6 * t / (double)(r.count * n), base / t,
+                    diff);
         seven_b[m] += (n == 4096 ? kRows4096 : kRows11008) * t / (double)r.count;
       }
     }

@@ -276,7 +276,8 @@ TEST(KMeans1d, ExactEdgeCases) {
     std::vector<float> x = randn(500, 9), xp = x;
     for (int i = 0; i < 500; i += 5) x[i] = (i % 10) ? -0.0f : 0.0f, xp[i] = 0.0f;
     const std::vector<float> w = rand_fisher(500, 10);
-    EXPECT_EQ(kmeans1d_exact(x.data(), w.data(), 500, 8).centroids, kmeans1d_exact(xp.data(), w.data(), 500, 8).centroids);
+    EXPECT_EQ(kmeans1d_exact(x.data(), w.data(), 500, 8).centroids,
+              kmeans1d_exact(xp.data(), w.data(), 500, 8).centroids);
   }
 }
 

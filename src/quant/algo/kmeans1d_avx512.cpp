@@ -139,7 +139,8 @@ struct Avx512Kernel {
     for (; i <= hi; ++i) step(i, V, true);
     for (int q = 0; q < V; ++q) {
       if (!lanes[q]) break;
-      _mm512_mask_storeu_pd(cur + j0 + 8 * q, lanes[q], _mm512_add_pd(b[q].v, _mm512_maskz_loadu_pd(lanes[q], T.p2 + j0 + 8 * q)));
+      const __m512d p2j = _mm512_maskz_loadu_pd(lanes[q], T.p2 + j0 + 8 * q);
+      _mm512_mask_storeu_pd(cur + j0 + 8 * q, lanes[q], _mm512_add_pd(b[q].v, p2j));
       // opt[j0 + nj] is the next anchor, which the next block loads at once: a masked store over it
       // would stall that load (no store forwarding from masked stores), so merge and store all eight.
       int32_t* o = opt + j0 + 8 * q;
