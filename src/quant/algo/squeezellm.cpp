@@ -31,17 +31,21 @@ void build_codebooks(const float* W, const float* F, const SparseSplit* split, c
     std::vector<float> xv, wv;
     xv.reserve(cols), wv.reserve(cols);
     for (int64_t r = r0; r < r1; ++r) {
+      // The row without its sparse columns, copied as the runs between them.
       xv.clear(), wv.clear();
-      int64_t p = split ? split->row_ptr[r] : 0;
-      const int64_t pend = split ? split->row_ptr[r + 1] : 0;
-      for (int64_t c = 0; c < cols; ++c) {
-        if (p < pend && split->col_idx[p] == c) {
-          ++p;
-          continue;
+      const float* Wr = W + r * cols;
+      const float* Fr = F ? F + r * cols : nullptr;
+      int64_t c = 0;
+      auto take = [&](int64_t end) {
+        xv.insert(xv.end(), Wr + c, Wr + end);
+        if (Fr) wv.insert(wv.end(), Fr + c, Fr + end);
+      };
+      if (split)
+        for (int64_t p = split->row_ptr[r]; p < split->row_ptr[r + 1]; ++p) {
+          take(split->col_idx[p]);
+          c = split->col_idx[p] + 1;
         }
-        xv.push_back(W[r * cols + c]);
-        if (F) wv.push_back(F[r * cols + c]);
-      }
+      take(cols);
       const int64_t m = (int64_t)xv.size();
       const Codebook cb = opt.method == KMeansMethod::Exact
                               ? kmeans1d_exact(xv.data(), F ? wv.data() : nullptr, m, K)
@@ -138,7 +142,7 @@ SqueezeLlmResult squeezellm_quantize(const float* W, const float* F, int64_t row
   parallel_for(rows, 16, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* L = res.lut.data() + r * K;
-      for (int64_t c = 0; c < cols; ++c) res.idx[r * cols + c] = assign_nearest(L, K, W[r * cols + c]);
+      assign_nearest(L, K, W + r * cols, cols, res.idx.data() + r * cols);
       if (split)
         for (int64_t p = split->row_ptr[r]; p < split->row_ptr[r + 1]; ++p) {
           const int64_t c = split->col_idx[p];
