@@ -44,8 +44,8 @@ def field_str(f, i=0):
     return bytes(f.parts[f.data[i]]).decode("utf-8")
 
 
-def main():
-    gguf_path, text_path = sys.argv[1], sys.argv[2]
+def load(gguf_path):
+    """The Hugging Face Tokenizer for a GGUF "gpt2" vocabulary (SystemExit 3 for an unknown pre-tokenizer)."""
     r = GGUFReader(gguf_path)
     assert field_str(r.fields["tokenizer.ggml.model"]) == "gpt2", "not a byte-level BPE vocabulary"
     pre = field_str(r.fields["tokenizer.ggml.pre"]) if "tokenizer.ggml.pre" in r.fields else ""
@@ -54,8 +54,8 @@ def main():
         sys.exit(3)
     tf = r.fields["tokenizer.ggml.tokens"]
     tokens = [field_str(tf, i) for i in range(len(tf.data))]
-    types = [int(tt.parts[tt.data[i]][0]) for tt in [r.fields["tokenizer.ggml.token_type"]]
-             for i in range(len(tt.data))]
+    tt = r.fields["tokenizer.ggml.token_type"]
+    types = [int(tt.parts[tt.data[i]][0]) for i in range(len(tt.data))]
     mf = r.fields["tokenizer.ggml.merges"]
     merges = []
     for i in range(len(mf.data)):
@@ -69,6 +69,12 @@ def main():
     # Control (3) and user-defined (4) tokens are matched verbatim in the text.
     tok.add_special_tokens([AddedToken(tokens[i], special=True, normalized=False)
                             for i in range(len(tokens)) if types[i] in (3, 4)])
+    return tok
+
+
+def main():
+    gguf_path, text_path = sys.argv[1], sys.argv[2]
+    tok = load(gguf_path)
     with open(text_path, encoding="utf-8") as f:
         text = f.read()
     ids = tok.encode(text, add_special_tokens=False).ids
