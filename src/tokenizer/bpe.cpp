@@ -12,16 +12,13 @@
 
 #include "core/error.h"
 #include "tokenizer/utf8.h"
+#include "tokenizer/verbatim.h"
 #include "tokenizer/vocab.h"
 
 namespace sqz {
 
 const char* const kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
-const char* const kLlama3Pattern =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-const char* const kQwen2Pattern =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
 namespace {
 
@@ -126,14 +123,9 @@ class ByteBpeTokenizer : public Tokenizer {
     for (int id = 0; id < (int)s_.tokens.size(); ++id)
       if (!s_.tokens[id].empty()) to_id_.emplace(s_.tokens[id], id);
     is_added_.assign(s_.tokens.size(), false);
-    for (int id : s_.added) {
-      if (id < 0 || id >= (int)s_.tokens.size() || s_.tokens[id].empty()) continue;
-      is_added_[id] = true;
-      added_.push_back({s_.tokens[id], id});
-    }
-    // Longest first, so that at one position the longest added token wins (HF matches leftmost-longest).
-    std::stable_sort(added_.begin(), added_.end(),
-                     [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+    for (int id : s_.added)
+      if (id >= 0 && id < (int)s_.tokens.size() && !s_.tokens[id].empty()) is_added_[id] = true;
+    added_ = VerbatimTokens(s_.tokens, s_.added);
     for (int b = 0; b < 256; ++b) {
       auto it = to_id_.find(bm.enc[b]);
       byte_id_[b] = it == to_id_.end() ? -1 : it->second;
@@ -156,7 +148,7 @@ class ByteBpeTokenizer : public Tokenizer {
 
     std::vector<std::string_view> pieces, next;
     std::string prefixed;
-    for_each_segment(text, [&](std::string_view seg, int added_id) {
+    added_.for_each_segment(text, [&](std::string_view seg, int added_id) {
       if (added_id >= 0) {
         out.push_back(added_id);
         return;
@@ -226,27 +218,6 @@ class ByteBpeTokenizer : public Tokenizer {
   };
   static uint64_t key(int a, int b) { return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b; }
 
-  // Calls fn(segment, -1) for plain text and fn("", id) for each added token found verbatim.
-  template <typename Fn>
-  void for_each_segment(std::string_view text, Fn&& fn) const {
-    // next_at[k]: where added token k next occurs at or after `pos` (npos: nowhere), refreshed lazily.
-    std::vector<size_t> next_at(added_.size());
-    for (size_t k = 0; k < added_.size(); ++k) next_at[k] = text.find(added_[k].first);
-    size_t pos = 0;
-    while (pos < text.size()) {
-      size_t best = std::string_view::npos, bk = 0;
-      for (size_t k = 0; k < added_.size(); ++k) {
-        if (next_at[k] != std::string_view::npos && next_at[k] < pos) next_at[k] = text.find(added_[k].first, pos);
-        if (next_at[k] < best) best = next_at[k], bk = k;  // strict: the longer token wins ties
-      }
-      if (best == std::string_view::npos) break;
-      if (best > pos) fn(text.substr(pos, best - pos), -1);
-      fn(std::string_view(), added_[bk].second);
-      pos = best + added_[bk].first.size();
-    }
-    if (pos < text.size()) fn(text.substr(pos), -1);
-  }
-
   void encode_piece(std::string_view piece, std::vector<int>& out) const {
     const ByteMap& bm = byte_map();
     if (s_.ignore_merges) {
@@ -300,7 +271,7 @@ class ByteBpeTokenizer : public Tokenizer {
   ByteBpeSpec s_;
   TokenIds to_id_;
   std::vector<bool> is_added_;
-  std::vector<std::pair<std::string, int>> added_;
+  VerbatimTokens added_;
   int byte_id_[256];
   std::unordered_map<uint64_t, Merge> merges_;
   std::vector<std::unique_ptr<Regex>> regexes_;

@@ -61,8 +61,9 @@ void parse_pre_tokenizer(const json& p, ByteBpeSpec& spec, bool& byte_level) {
            get_bool(p, "invert", false) ? " (inverted)" : "");
     spec.split_patterns.push_back(re);
   } else if (type == "Digits") {
-    // HF's Digits splits on ASCII digits only: each one alone, or runs of them.
-    spec.split_patterns.push_back(get_bool(p, "individual_digits", false) ? "[0-9]" : "[0-9]+");
+    // HF's Digits splits on numeric characters (Rust's char::is_numeric, Unicode N*, so "½" and "٣" too):
+    // each one alone, or runs of them.
+    spec.split_patterns.push_back(get_bool(p, "individual_digits", false) ? R"(\p{N})" : R"(\p{N}+)");
   } else {
     fail("{}: pre_tokenizer type {} is not supported (byte-level BPE only)", spec.source, type);
   }

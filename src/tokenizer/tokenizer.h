@@ -38,7 +38,8 @@ std::unique_ptr<Tokenizer> load_sentencepiece(const std::string& path);
 std::unique_ptr<Tokenizer> load_hf_bpe(const std::string& tokenizer_json_path);
 // vocab_size: tokens in the file (the file does not say); <= 0 reads tokens until the end of the file.
 std::unique_ptr<Tokenizer> load_llama2c_tokenizer(const std::string& path, int vocab_size);
-// The vocabulary in a GGUF file's tokenizer.ggml.* metadata ("llama" or "gpt2").
+// The vocabulary in a GGUF file's tokenizer.ggml.* metadata ("llama" or "gpt2"), encoded as llama.cpp's
+// llama-tokenize does; a tokenizer.ggml.pre sqz does not know is an error naming it.
 std::unique_ptr<Tokenizer> load_gguf_tokenizer(const GgufFile& gguf);
 
 }  // namespace sqz

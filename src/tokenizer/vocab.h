@@ -21,11 +21,21 @@ struct TextHash {
 };
 using TokenIds = std::unordered_map<std::string, int, TextHash, std::equal_to<>>;
 
-// Pre-tokenizer regexes (PCRE2 syntax, compiled with PCRE2_UTF | PCRE2_UCP), as used by HF tokenizers
-// and llama.cpp.
+// GPT-2's pre-tokenizer regex (PCRE2 syntax; patterns are compiled with PCRE2_UTF | PCRE2_UCP), which
+// HF's ByteLevel pre-tokenizer applies itself when its use_regex is set.
 extern const char* const kGpt2Pattern;
-extern const char* const kLlama3Pattern;
-extern const char* const kQwen2Pattern;
+
+// The pre-tokenizer a GGUF "gpt2" vocabulary names in tokenizer.ggml.pre, as llama.cpp applies it.
+struct GgufPreTokenizer {
+  std::vector<std::string> patterns;  // split_patterns of ByteBpeSpec, applied in turn
+  bool ignore_merges = false;         // a piece that is a whole token is taken as is
+  bool add_bos = false;               // default when tokenizer.ggml.add_bos_token is absent
+  bool has_bos = true;                // false: the vocabulary's BOS id is never used (chatglm)
+};
+// "" (no tokenizer.ggml.pre) is llama.cpp's "default". Throws Error naming `pre` and the known names.
+const GgufPreTokenizer& gguf_pre_tokenizer(const std::string& pre, const std::string& source);
+// Every tokenizer.ggml.pre value gguf_pre_tokenizer accepts, in its table's order.
+std::vector<std::string> gguf_pre_tokenizer_names();
 
 // A byte-level BPE vocabulary (GPT-2, LLaMA-3, Qwen2): tokens are written in GPT-2's bytes_to_unicode
 // alphabet, merges are applied by rank.
@@ -42,7 +52,10 @@ struct ByteBpeSpec {
 std::unique_ptr<Tokenizer> make_byte_bpe(ByteBpeSpec spec);
 
 // A SentencePiece-style vocabulary with scores (GGUF tokenizer.ggml.model "llama"), encoded as
-// llama.cpp's llm_tokenizer_spm does: spaces become "▁", merges by highest score, byte fallback.
+// llama.cpp's llama-tokenize does: control, user-defined and unknown tokens are matched verbatim first;
+// in each stretch of text between them spaces become "▁", a "▁" goes in front of the first stretch and
+// of each one after such a token (add_space_prefix), merges by highest score, byte fallback. Unlike
+// SentencePiece itself no normalizer runs (runs of spaces are not collapsed, leading spaces kept).
 struct SpmVocabSpec {
   std::string source;
   std::vector<std::string> tokens;

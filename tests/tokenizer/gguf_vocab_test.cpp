@@ -73,6 +73,45 @@ TEST(SpmVocab, MergesByScore) {
   EXPECT_EQ(t->encode("", true), V({1}));
 }
 
+// llama.cpp runs no normalizer: leading spaces and runs of spaces are kept (SentencePiece's
+// remove_extra_whitespaces would drop and collapse them).
+TEST(SpmVocab, SpacesKept) {
+  auto t = make_spm_vocab(spm_spec());
+  // ▁ ▁ a: ▁▁ (-0.2) beats ▁a (-2).
+  EXPECT_EQ(t->encode(" a", false), V({273, 260}));
+  EXPECT_EQ(t->encode("a  ", false), V({265, 273}));
+}
+
+// Control, user-defined and unknown tokens are matched verbatim (as llama-tokenize does by default), and
+// the text after one gets the dummy prefix again.
+TEST(SpmVocab, SpecialTokensVerbatim) {
+  SpmVocabSpec s = spm_spec();
+  s.tokens.push_back("<tag>");  // 274
+  s.scores.push_back(0);
+  s.types.push_back(kTokUserDefined);
+  auto t = make_spm_vocab(s);
+  EXPECT_EQ(t->encode("ab</s>ab", false), V({267, 2, 267}));
+  EXPECT_EQ(t->encode("<s>ab<unk>", true), V({1, 1, 267, 0}));
+  EXPECT_EQ(t->encode("a<tag> b", false), V({265, 274, 273, 261}));  // "▁" + " b": ▁ ▁ b, then ▁▁
+  s.add_space_prefix = false;
+  auto np = make_spm_vocab(s);
+  EXPECT_EQ(np->encode("ab</s>ab", false), V({263, 2, 263}));
+  // Without token types nothing is special.
+  s.types.clear();
+  EXPECT_EQ(make_spm_vocab(s)->encode("a</s>", false), V({260, 3 + '<', 3 + '/', 3 + 's', 3 + '>'}));
+}
+
+// A vocabulary without <0xNN> tokens falls back to a token spelling the byte itself, else to <unk>.
+TEST(SpmVocab, ByteFallbackWithoutByteTokens) {
+  SpmVocabSpec s;
+  s.tokens = {"<unk>", "▁", "a", "!"};
+  s.scores = {0, -1, -1, -1};
+  s.types = {kTokUnknown, kTokNormal, kTokNormal, kTokNormal};
+  s.unk = 0;
+  auto t = make_spm_vocab(s);
+  EXPECT_EQ(t->encode("a!é", false), V({1, 2, 3, 0, 0}));
+}
+
 TEST(SpmVocab, NoSpacePrefix) {
   SpmVocabSpec s = spm_spec();
   s.add_space_prefix = false;
@@ -145,7 +184,7 @@ void write_gpt2_gguf(const std::string& path, const std::string& pre) {
 TEST(GgufVocab, Gpt2MatchesTokenizerJson) {
   test::TempDir dir;
   for (const bool llama3 : {false, true}) {
-    write_gpt2_gguf(dir.file("m.gguf"), llama3 ? "llama-bpe" : "");
+    write_gpt2_gguf(dir.file("m.gguf"), llama3 ? "llama-bpe" : "gpt-2");
     GgufFile g(dir.file("m.gguf"));
     auto t = load_gguf_tokenizer(g);
     test::write_bytes(dir.file("tokenizer.json"), test::make_tokenizer_json(llama3).dump());

@@ -57,6 +57,31 @@ TEST(HfBpe, Llama3SplitRegex) {
   EXPECT_EQ(t->encode("xyz", false), V({kXyz}));  // ignore_merges: a whole-word token is taken as is
 }
 
+// HF's Digits pre-tokenizer isolates every numeric character, not only ASCII digits (SmolLM2's "½").
+TEST(HfBpe, DigitsAreUnicodeNumbers) {
+  test::TempDir dir;
+  json j = make_tokenizer_json(false);
+  // Â ½ -> "Â½" (275), Ġ Â½ -> "ĠÂ½" (276): " ½" is one token only when the space and ½ share a piece.
+  j["model"]["vocab"]["Â½"] = 275;
+  j["model"]["vocab"]["ĠÂ½"] = 276;
+  j["model"]["merges"].push_back("Â ½");
+  j["model"]["merges"].push_back("Ġ Â½");
+  auto gpt2 = load_json(dir, j);
+  EXPECT_EQ(gpt2->encode("4 ½", false), V({'4', 276}));
+  for (const bool individual : {true, false}) {
+    j["pre_tokenizer"] = {{"type", "Sequence"},
+                          {"pretokenizers",
+                           json::array({{{"type", "Digits"}, {"individual_digits", individual}},
+                                        {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}})}};
+    auto t = load_json(dir, j);
+    EXPECT_EQ(t->encode("4 ½", false), V({'4', ' ', 275})) << individual;
+    // 3412: one piece (then "12" merges) or four
+    EXPECT_EQ(t->encode("3412", false), individual ? V({'3', '4', '1', '2'}) : V({'3', '4', 266}));
+    // ½12: one run of numbers (½ merges, then 12) or three pieces
+    EXPECT_EQ(t->encode("x½12", false), individual ? V({'x', 275, '1', '2'}) : V({'x', 275, 266}));
+  }
+}
+
 TEST(HfBpe, AddedTokensMatchVerbatim) {
   test::TempDir dir;
   auto t = load_json(dir, make_tokenizer_json(false));

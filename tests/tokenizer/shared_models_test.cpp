@@ -10,6 +10,7 @@
 
 #include "core/mmap.h"
 #include "io/checkpoint.h"
+#include "io/gguf.h"
 #include "tok_test_util.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
@@ -109,13 +110,9 @@ TEST(SharedModels, ReferenceTokenCounts) {
   EXPECT_EQ(books->encode(first_chars(wiki, 1288556), true).size(), 463382u);
 }
 
-// The GGUF "llama" encoder (llama.cpp's algorithm) on books-6m's vocabulary must agree with
-// SentencePiece itself on text its normalizer leaves unchanged (single spaces, no leading space).
-TEST(SharedModels, SpmVocabMatchesSentencePiece) {
-  REQUIRE_SHARED();
-  const std::string model = shared + "/models/books-6m/tokenizer.model";
-  sentencepiece::SentencePieceProcessor sp;
-  ASSERT_TRUE(sp.Load(model).ok());
+// books-6m's vocabulary as a GGUF "llama" vocabulary holds it (llama.cpp's converter copies the pieces,
+// scores and types from SentencePiece, and none of its normalizer settings).
+SpmVocabSpec books6m_gguf_spec(const sentencepiece::SentencePieceProcessor& sp) {
   SpmVocabSpec s;
   for (int id = 0; id < sp.GetPieceSize(); ++id) {
     s.tokens.push_back(sp.IdToPiece(id));
@@ -127,7 +124,17 @@ TEST(SharedModels, SpmVocabMatchesSentencePiece) {
                                          : kTokNormal);
   }
   s.bos = sp.bos_id(), s.eos = sp.eos_id(), s.unk = sp.unk_id();
-  auto vocab = make_spm_vocab(std::move(s));
+  return s;
+}
+
+// The GGUF "llama" encoder (llama.cpp's algorithm) on books-6m's vocabulary must agree with
+// SentencePiece itself on text its normalizer leaves unchanged (single spaces, no leading space).
+TEST(SharedModels, SpmVocabMatchesSentencePiece) {
+  REQUIRE_SHARED();
+  const std::string model = shared + "/models/books-6m/tokenizer.model";
+  sentencepiece::SentencePieceProcessor sp;
+  ASSERT_TRUE(sp.Load(model).ok());
+  auto vocab = make_spm_vocab(books6m_gguf_spec(sp));
   auto ref = load_sentencepiece(model);
 
   std::istringstream wiki(read_text_file(shared + "/data/wikitext-2-raw/wiki.test.raw"));
@@ -150,6 +157,53 @@ TEST(SharedModels, SpmVocabMatchesSentencePiece) {
     }
   }
   EXPECT_GT(checked, 100);
+}
+
+// The whole WikiText-2 test file through books-6m's vocabulary as a GGUF: llama.cpp's llama-tokenize gives
+// 463,387 ids (BOS included) on a GGUF converted from books-6m; SentencePiece gives 463,382, because its
+// normalizer (remove_extra_whitespaces) drops the file's leading space and collapses its four double
+// spaces (" @.@  hrvatski"), which llama.cpp keeps as an extra "▁" token each. sqz's GGUF encoder must
+// give llama.cpp's count, and SentencePiece's ids once those five "▁" are taken out.
+TEST(SharedModels, Books6mGgufVocabWholeFileIsLlamaCpp) {
+  REQUIRE_SHARED();
+  sentencepiece::SentencePieceProcessor sp;
+  ASSERT_TRUE(sp.Load(shared + "/models/books-6m/tokenizer.model").ok());
+  const std::string wiki = read_text_file(shared + "/data/wikitext-2-raw/wiki.test.raw");
+  // Through a GGUF file, with the keys the converter writes (no add_space_prefix: llama.cpp's default).
+  const SpmVocabSpec spec = books6m_gguf_spec(sp);
+  test::TempDir dir;
+  GgufWriter w;
+  w.set_str("general.architecture", "llama");
+  w.set_str("tokenizer.ggml.model", "llama");
+  w.set_str("tokenizer.ggml.pre", "default");
+  w.set_arr_str("tokenizer.ggml.tokens", spec.tokens);
+  w.set_arr_f32("tokenizer.ggml.scores", spec.scores);
+  w.set_arr_i32("tokenizer.ggml.token_type", std::vector<int32_t>(spec.types.begin(), spec.types.end()));
+  w.set_u32("tokenizer.ggml.bos_token_id", (uint32_t)spec.bos);
+  w.set_u32("tokenizer.ggml.eos_token_id", (uint32_t)spec.eos);
+  w.set_typed("tokenizer.ggml.add_bos_token", GgufValue{true}, kGgufBool);
+  w.write(dir.file("books-6m.gguf"));
+  GgufFile g(dir.file("books-6m.gguf"));
+  const std::vector<int> gguf = load_gguf_tokenizer(g)->encode(wiki, true);
+  const std::vector<int> spm = load_sentencepiece(shared + "/models/books-6m/tokenizer.model")->encode(wiki, true);
+  EXPECT_EQ(gguf.size(), 463387u);
+  EXPECT_EQ(spm.size(), 463382u);
+  const int space = sp.PieceToId("▁");
+  size_t i = 0, j = 0;
+  std::vector<size_t> extra;
+  while (i < gguf.size() && j < spm.size()) {
+    if (gguf[i] == spm[j]) {
+      ++i, ++j;
+    } else {
+      ASSERT_EQ(gguf[i], space) << "GGUF and SentencePiece ids differ at " << i << " / " << j
+                                << " other than by a \"▁\" token";
+      extra.push_back(i++);
+    }
+  }
+  EXPECT_EQ(i, gguf.size());
+  EXPECT_EQ(j, spm.size());
+  EXPECT_EQ(extra.size(), 5u);
+  if (!extra.empty()) EXPECT_EQ(extra[0], 2u);  // BOS, the dummy-prefix "▁", then the file's leading space
 }
 
 }  // namespace
