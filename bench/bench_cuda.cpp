@@ -31,6 +31,7 @@
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/llama_engine.h"
 #include "model/cuda_engine.h"
+#include "model/ops.h"
 #include "tokenizer/tokenizer.h"
 
 using namespace sqz;

@@ -5,10 +5,11 @@
 #      GPU, carried with carry=[".gpu"]), else built here with CMake if this image has sqz's build
 #      dependencies (scripts/setup.sh's Debian packages; a bare CUDA image does not);
 #   2. test_cuda: every CUDA kernel against its format's scalar reference, and the engine against the CPU
-#      model (gtest, 150 s limit);
+#      model (gtest, 120 s limit);
 #   3. bench_cuda: copy bandwidth; products at the 7B and 70B shapes (us, GB/s, % of copy bandwidth, x cuBLAS
 #      fp16); 1-16 tokens; decode of a 7B-shaped random model built on the device; books-6m perplexity on
-#      the GPU and the CPU path (only when the bundle carries books-6m; skipped with a message otherwise).
+#      the GPU and the CPU path (only when the bundle carries books-6m; skipped with a message otherwise);
+#      200 s limit for all of bench_cuda.
 # Prints one table at the end and writes it to $OUT/gpu_check.md (logs: $OUT/test_cuda.log, $OUT/bench.log).
 #
 #   here:        bash scripts/gpu_prepare.sh
@@ -60,10 +61,9 @@ echo "setup done at $(elapsed) s" | tee -a "$MD"
 
 echo | tee -a "$MD"
 echo "## test_cuda" | tee -a "$MD"
-timeout 150 "$BIN/test_cuda" --gtest_color=no > "$O/test_cuda.log" 2>&1
+timeout 120 "$BIN/test_cuda" --gtest_color=no > "$O/test_cuda.log" 2>&1
 TRC=$?
 grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$O/test_cuda.log" | tee -a "$MD"
-grep -E '^\[  FAILED  \]' "$O/test_cuda.log" | head -20 >/dev/null
 if [ $TRC -ne 0 ]; then
   echo "test_cuda exit code $TRC (124: timed out); first failures:" | tee -a "$MD"
   grep -B2 -A6 -m 8 'Failure' "$O/test_cuda.log" | head -60 | tee -a "$MD"
@@ -76,7 +76,7 @@ if [ -f "$DATA/books-6m/model.safetensors" ] && [ -f "$DATA/wiki.test.raw" ]; th
 else
   echo "books-6m not carried (scripts/gpu_prepare.sh copies it from ../shared): perplexity check skipped" | tee -a "$MD"
 fi
-timeout 240 "$BIN/bench_cuda" --out "$O/bench.md" "${PPL[@]}" > "$O/bench.log" 2>&1
+timeout 200 "$BIN/bench_cuda" --out "$O/bench.md" "${PPL[@]}" > "$O/bench.log" 2>&1
 BRC=$?
 [ $BRC -ne 0 ] && { echo "bench_cuda exit code $BRC (124: timed out); last lines:"; tail -15 "$O/bench.log"; } | tee -a "$MD"
 echo | tee -a "$MD"

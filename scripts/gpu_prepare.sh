@@ -12,8 +12,12 @@
 #   run(command="bash scripts/gpu_check.sh", carry=[".gpu"], timeout_s=420)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# SQZ_GPU_BUILD=DIR reuses an already configured CUDA build directory as it is (it must be portable,
+# SQZ_NATIVE=OFF, for a device whose CPU differs from this one's).
 B=${SQZ_GPU_BUILD:-build-gpu}
-cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DSQZ_NATIVE=OFF -DSQZ_CUDA=ON -DSQZ_TESTS=ON -DSQZ_BENCH=ON >/dev/null
+if [ -z "${SQZ_GPU_BUILD:-}" ]; then
+  cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DSQZ_NATIVE=OFF -DSQZ_CUDA=ON -DSQZ_TESTS=ON -DSQZ_BENCH=ON >/dev/null
+fi
 cmake --build "$B" -j"$(nproc)" --target test_cuda bench_cuda
 S=.gpu/stage
 rm -rf .gpu

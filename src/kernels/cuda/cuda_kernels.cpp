@@ -237,6 +237,7 @@ Context::Context() {
   // A fixed workspace, so that cuBLAS allocates nothing while a graph is captured.
   cublas_ws_ = DeviceBuffer(size_t{32} << 20);
   check_cublas(cublasSetWorkspace(h, cublas_ws_.get(), cublas_ws_.bytes()), "cublasSetWorkspace");
+  check_cuda(init_device_constants(), "constant tables");
 }
 
 Context::~Context() {

@@ -46,6 +46,8 @@ struct GemvArgs {
 
 // Launchers (fused_gemv.cu, w8a8.cu, device_ops.cu): each returns the cudaError_t of its launch (0: none)
 // for the host code to report; grids come from the kernels' occupancy.
+// Copies the kernels' constant tables (the NF4 codebook) to the device; once, before any capture.
+int init_device_constants();
 int launch_lut_gemv(const GemvArgs& a, CUstream_st* s, bool pdl);
 int launch_group_gemv(const GemvArgs& a, bool per_column_groups, CUstream_st* s, bool pdl);
 int launch_nf4_gemv(const GemvArgs& a, bool per_column_blocks, CUstream_st* s, bool pdl);

@@ -1,8 +1,10 @@
 // The fused products of the packed formats for 1-16 tokens: LUT (SqueezeLLM, 2/3/4-bit, with its CSR part),
 // uniform groups (RTN / GPTQ / AWQ, 2/3/4/8-bit, g_idx) and NF4 in fp16 tensor-core tiles, W8A8 in int8 ones.
 //
-// Work split: a block of 8 warps owns 8 output rows (the mma's n = 8) and walks the columns in steps of 512;
-// warp w takes steps w, w + 8, ... and the block sums the 8 warps' partial tiles in a fixed order. In a step,
+// Work split: a block of 4 warps owns 8 output rows (the mma's n = 8) and walks the columns in steps of 512;
+// warp w takes steps w, w + 4, ... and the block sums the 4 warps' partial tiles in a fixed order. (4 warps,
+// not 8: at 80 registers six such blocks fit on an SM, so the 512 row groups of a 4096-row matrix run in one
+// wave on 132 SMs instead of one and a third.) In a step,
 // lane (g, q) = (lane / 4, lane % 4) reads 128 consecutive columns of row g (four 32-column units: 48 bytes
 // at 3 bits, as three 16-byte loads), so the 4 lanes of a row read 512 contiguous bits per load and the
 // weights are read exactly once. Because a dot product does not care about the order of k, the k-slots
@@ -24,7 +26,7 @@
 namespace sqz::kernels::cuda::detail {
 namespace {
 
-constexpr int kWarps = 8, kThreads = kWarps * 32, kRows = 8, kUnitsPerLane = 4, kStepCols = 512;
+constexpr int kWarps = 4, kThreads = kWarps * 32, kRows = 8, kUnitsPerLane = 4, kStepCols = 512;
 constexpr int kMaxTok = 16;
 
 __constant__ float c_nf4[16];
@@ -356,29 +358,32 @@ __global__ void __launch_bounds__(kThreads) fused_kernel(const __grid_constant__
       }
       Acc* r = red + ((pass * kWarps + warp) * 32 + lane) * 4;
       r[0] = acc[0], r[1] = acc[1], r[2] = acc[2], r[3] = acc[3];
-      // The sparse part: warp w adds row row0 + w for every token, its entries spread over the lanes.
+      // The sparse part: warp w adds rows row0 + w, row0 + w + kWarps, ... for every token, each row's
+      // entries spread over the lanes.
       if constexpr (Dec::kCsr) {
-        const int64_t crow = row0 + warp;
         const uint16_t* x = static_cast<const uint16_t*>(a.x);
-        float cs[kMaxTok];
+        for (int rr = warp; rr < kRows; rr += kWarps) {
+          const int64_t crow = row0 + rr;
+          float cs[kMaxTok];
 #pragma unroll
-        for (int t = 0; t < kMaxTok; ++t) cs[t] = 0.f;
-        if (m.csr_row_ptr && crow < m.rows) {
-          const int32_t b = m.csr_row_ptr[crow], e = m.csr_row_ptr[crow + 1];
-          for (int32_t i = b + lane; i < e; i += 32) {
-            const int64_t c = m.csr_col[i];
-            const float v = h_to_f(m.csr_val[i]);
+          for (int t = 0; t < kMaxTok; ++t) cs[t] = 0.f;
+          if (m.csr_row_ptr && crow < m.rows) {
+            const int32_t b = m.csr_row_ptr[crow], e = m.csr_row_ptr[crow + 1];
+            for (int32_t i = b + lane; i < e; i += 32) {
+              const int64_t c = m.csr_col[i];
+              const float v = h_to_f(m.csr_val[i]);
 #pragma unroll
-            for (int t = 0; t < kMaxTok; ++t)
-              if (t < a.n) cs[t] += v * h_to_f(x[t * a.ldx + c]);
+              for (int t = 0; t < kMaxTok; ++t)
+                if (t < a.n) cs[t] += v * h_to_f(x[t * a.ldx + c]);
+            }
           }
+#pragma unroll
+          for (int t = 0; t < kMaxTok; ++t)
+            if (t < a.n) {
+              const float v = warp_sum(cs[t]);
+              if (lane == 0) csr_s[(pass * kRows + rr) * kMaxTok + t] = v;
+            }
         }
-#pragma unroll
-        for (int t = 0; t < kMaxTok; ++t)
-          if (t < a.n) {
-            const float v = warp_sum(cs[t]);
-            if (lane == 0) csr_s[(pass * kRows + warp) * kMaxTok + t] = v;
-          }
       }
     }
     if (rg + gridDim.x >= total) pdl_trigger();
@@ -514,6 +519,8 @@ int upload_nf4_codebook() {
   return err;
 }
 }  // namespace
+
+int init_device_constants() { return upload_nf4_codebook(); }
 
 int launch_nf4_gemv(const GemvArgs& a, bool per_col, CUstream_st* s, bool pdl) {
   if (const int e = upload_nf4_codebook()) return e;
