@@ -63,7 +63,7 @@ echo | tee -a "$MD"
 echo "## test_cuda" | tee -a "$MD"
 timeout 120 "$BIN/test_cuda" --gtest_color=no > "$O/test_cuda.log" 2>&1
 TRC=$?
-grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$O/test_cuda.log" | tee -a "$MD"
+grep -E '^\[  (PASSED|SKIPPED) +\] [0-9]+ test|^\[  FAILED  \] [^(]*$' "$O/test_cuda.log" | tee -a "$MD"
 if [ $TRC -ne 0 ]; then
   echo "test_cuda exit code $TRC (124: timed out); first failures:" | tee -a "$MD"
   grep -B2 -A6 -m 8 'Failure' "$O/test_cuda.log" | head -60 | tee -a "$MD"

@@ -22,35 +22,15 @@
 #include "kernels/cpu/formats.h"
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/device_args.h"
+#include "kernels/cuda/pair_decode.h"
 
 namespace sqz::kernels::cuda::detail {
 namespace {
 
-constexpr int kWarps = 4, kThreads = kWarps * 32, kRows = 8, kUnitsPerLane = 4, kStepCols = 512;
+constexpr int kWarps = 4, kThreads = kWarps * 32;
 constexpr int kMaxTok = 16;
 
 __constant__ float c_nf4[16];
-
-// The 2 * BITS index bits of columns (2p, 2p+1) of a 32-column unit (lower column in the lower bits), from
-// the unit's stored words (kernels/cpu/formats.cpp's pack_row: 3-bit units are one 96-bit stream).
-template <int BITS>
-__device__ __forceinline__ uint32_t pair_field(const uint32_t* w, int p) {
-  if constexpr (BITS == 2) {
-    return (w[p >> 3] >> (4 * (p & 7))) & 0xFu;
-  } else if constexpr (BITS == 3) {
-    const int bit = 6 * p, wi = bit >> 5, sh = bit & 31;
-    if (sh <= 26) return (w[wi] >> sh) & 63u;
-    return __funnelshift_r(w[wi], w[wi + 1], sh) & 63u;
-  } else {
-    static_assert(BITS == 4, "pair_field: 2, 3 or 4 bits");
-    return (w[p >> 2] >> (8 * (p & 3))) & 0xFFu;
-  }
-}
-
-template <int BITS>
-constexpr int words_per_unit() {
-  return BITS == 3 ? 3 : BITS;  // 32 indices of 2, 3, 4 or 8 bits
-}
 
 // One pair-table entry: word e * 8C + (row * C + copy).
 template <int C>
@@ -235,7 +215,7 @@ template <class Dec, int C>
 __device__ __forceinline__ void fp16_step(float (&acc)[4], const MatArgs& m, bool row_ok, int64_t row, int64_t s, int g,
                                           int q, const char* tlane, const uint16_t* x, int64_t ldx, int n, int vec) {
   constexpr int WPU = Dec::kWPU, W = kUnitsPerLane * WPU;
-  const int64_t unit0 = s * (kStepCols / 32) + q * kUnitsPerLane;
+  const int64_t unit0 = lane_unit0(s, q);
   uint32_t w[W];
   load_words<W>(w, static_cast<const uint32_t*>(m.t[0]) + row * m.row_words, unit0 * WPU, m.row_words, row_ok, vec);
   const int64_t nunits = (m.cols + 31) >> 5;
@@ -249,7 +229,7 @@ __device__ __forceinline__ void fp16_step(float (&acc)[4], const MatArgs& m, boo
     for (int j = 0; j < 8; ++j) {
       const uint32_t b0 = Dec::template pair<C>(tlane, w + i * WPU, 2 * j, us, m, row, unit);
       const uint32_t b1 = Dec::template pair<C>(tlane, w + i * WPU, 2 * j + 1, us, m, row, unit);
-      const int64_t col = unit * 32 + 4 * j;
+      const int64_t col = tile_col(unit, j);
       uint2 xa = make_uint2(0u, 0u), xb = make_uint2(0u, 0u);
       if (g < n) xa = ld_act_v2(x0 + col);
       if (g + 8 < n) xb = ld_act_v2(x1 + col);
@@ -271,7 +251,7 @@ struct W8a8Dec {
 __device__ __forceinline__ void w8a8_step(int (&acc)[4], const MatArgs& m, bool row_ok, int64_t row, int64_t s, int g,
                                           int q, const int8_t* x, int64_t ldx, int n, int vec) {
   uint32_t w[32];
-  const int64_t byte0 = (s * 4 + q) * 128;
+  const int64_t byte0 = i8_lane_col(s, q);
   const int8_t* rowp = static_cast<const int8_t*>(m.t[0]) + row * m.cols;
   if ((m.cols & 3) == 0) {
     load_words<32>(w, reinterpret_cast<const uint32_t*>(rowp), byte0 >> 2, m.cols >> 2, row_ok, vec);
@@ -390,7 +370,7 @@ __global__ void __launch_bounds__(kThreads) fused_kernel(const __grid_constant__
     __syncthreads();
     if (threadIdx.x < 128) {
       const int l = threadIdx.x >> 2, i = threadIdx.x & 3;
-      const int tok = (l >> 2) + (i >> 1) * 8, rr = 2 * (l & 3) + (i & 1);
+      const int tok = acc_token(l, i), rr = acc_row(l, i);
       const int64_t orow = row0 + rr;
       float v[2] = {0.f, 0.f};
       for (int pass = 0; pass < passes; ++pass) {
