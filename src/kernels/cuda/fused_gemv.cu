@@ -45,7 +45,7 @@ struct NoUnit {};
 template <int BITS>
 struct LutDec {
   using Acc = float;
-  static constexpr int kBits = BITS, kWPU = words_per_unit<BITS>(), kEntries = 1 << (2 * BITS);
+  static constexpr int kWPU = words_per_unit<BITS>(), kEntries = 1 << (2 * BITS);
   static constexpr bool kRowTables = true, kCsr = true;
   using Unit = NoUnit;
   static constexpr int stage_halves() { return kRows << BITS; }
@@ -78,7 +78,7 @@ struct LutDec {
 template <int BITS, bool PerCol>
 struct GroupDec {
   using Acc = float;
-  static constexpr int kBits = BITS, kWPU = words_per_unit<BITS>(), kEntries = BITS == 8 ? 0 : 1 << (2 * BITS);
+  static constexpr int kWPU = words_per_unit<BITS>(), kEntries = BITS == 8 ? 0 : 1 << (2 * BITS);
   static constexpr bool kRowTables = false, kCsr = true;
   static constexpr int stage_halves() { return 0; }
   struct Unit {
@@ -153,7 +153,7 @@ struct GroupDec {
 template <bool PerCol>
 struct Nf4Dec {
   using Acc = float;
-  static constexpr int kBits = 4, kWPU = 4, kEntries = 256;
+  static constexpr int kWPU = 4, kEntries = 256;
   static constexpr bool kRowTables = false, kCsr = true;
   static constexpr int stage_halves() { return 0; }
   struct Unit {

@@ -71,11 +71,14 @@ __global__ void rope_append_kernel(float* q, const float* k_new, const float* v_
   for (int64_t i = threadIdx.x; i < kvd; i += blockDim.x) vc[pos * kvd + i] = v_new[t * kvd + i];
 }
 
-constexpr int kAttnWarps = 4;
+constexpr int kAttnWarps = 16;
 constexpr int kMaxHeadDim = 256;
+constexpr int kKeysPerIter = 4;
 
 // Block (h, t): token t (position pos0 + t) against keys 0..pos0 + t of kv head h / group, online softmax
-// per warp over its share of the keys, then the warps' partial results combined.
+// per warp over its share of the keys, then the warps' partial results combined. A warp takes 4
+// consecutive keys at a time and loads all their k and v rows before using any (decode is latency-bound:
+// one head's keys are a few kilobytes), and 16 warps share a head.
 __global__ void __launch_bounds__(kAttnWarps * 32) attention_kernel(const float* q, const float* kc, const float* vc,
                                                                     const int* pos_dev, int64_t n_heads, int64_t n_kv,
                                                                     int64_t hd, float scale, uint16_t* out, int64_t ldo) {
@@ -97,25 +100,35 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attention_kernel(const float*
     acc[i] = 0.f;
   }
   float m = -INFINITY, l = 0.f;
-  for (int64_t j = warp; j < len; j += kAttnWarps) {
-    const float* kj = kc + j * kvd + kvh * hd;
-    float s = 0.f;
+  for (int64_t j0 = (int64_t)warp * kKeysPerIter; j0 < len; j0 += kAttnWarps * kKeysPerIter) {
+    float kr[kKeysPerIter][ND], vr[kKeysPerIter][ND];
 #pragma unroll
-    for (int i = 0; i < ND; ++i) {
-      const int64_t d = lane + 32 * i;
-      if (d < hd) s += qr[i] * kj[d];
-    }
-    s = warp_sum(s) * scale;
-    const float mn = fmaxf(m, s);
-    const float corr = expf(m - mn), p = expf(s - mn);
-    l = l * corr + p;
-    const float* vj = vc + j * kvd + kvh * hd;
+    for (int u = 0; u < kKeysPerIter; ++u) {
+      const int64_t j = j0 + u;
+      const float* kj = kc + j * kvd + kvh * hd;
+      const float* vj = vc + j * kvd + kvh * hd;
 #pragma unroll
-    for (int i = 0; i < ND; ++i) {
-      const int64_t d = lane + 32 * i;
-      acc[i] = acc[i] * corr + (d < hd ? p * vj[d] : 0.f);
+      for (int i = 0; i < ND; ++i) {
+        const int64_t d = lane + 32 * i;
+        const bool ok = j < len && d < hd;
+        kr[u][i] = ok ? kj[d] : 0.f;
+        vr[u][i] = ok ? vj[d] : 0.f;
+      }
     }
-    m = mn;
+#pragma unroll
+    for (int u = 0; u < kKeysPerIter; ++u) {
+      if (j0 + u >= len) break;  // the same for every lane
+      float s = 0.f;
+#pragma unroll
+      for (int i = 0; i < ND; ++i) s += qr[i] * kr[u][i];
+      s = warp_sum(s) * scale;
+      const float mn = fmaxf(m, s);
+      const float corr = expf(m - mn), p = expf(s - mn);
+      l = l * corr + p;
+#pragma unroll
+      for (int i = 0; i < ND; ++i) acc[i] = acc[i] * corr + p * vr[u][i];
+      m = mn;
+    }
   }
   if (lane == 0) s_m[warp] = m, s_l[warp] = l;
 #pragma unroll
