@@ -366,8 +366,9 @@ TEST_F(CudaKernels, MultiMatrixAndSwiGluProducts) {
           const double g = ra[(size_t)(t * 40 + r)], uu = ru[(size_t)(t * 40 + r)];
           const double want = g / (1 + std::exp(-g)) * uu;
           const double got = fp16_to_f32(hh[(size_t)(t * ldo + r)]);
-          // fp16 output (2^-11 relative) plus the products' error through silu(g) * u.
-          const double lim = 1e-3 * std::fabs(want) + tol * (sa[(size_t)(t * 40 + r)] * std::fabs(uu) +
+          // fp16 output (2^-11 relative) plus the products' errors through silu(g) * u (|silu'| < 1.1,
+          // |silu(g)| <= |g|).
+          const double lim = 1e-3 * std::fabs(want) + tol * (1.2 * sa[(size_t)(t * 40 + r)] * std::fabs(uu) +
                                                                su[(size_t)(t * 40 + r)] * (std::fabs(g) + 1)) + 1e-5;
           EXPECT_LE(std::fabs(got - want), lim) << fmt_name << " SwiGLU n=" << n << " t=" << t << " r=" << r;
         }
