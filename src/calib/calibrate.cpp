@@ -77,7 +77,7 @@ struct InputStats {
 }  // namespace
 
 std::vector<int> load_calibration_tokens(const Tokenizer& tok, const CalibOptions& opt) {
-  SQZ_CHECK(!opt.data.empty(), "calibration needs at least one --data file");
+  SQZ_CHECK(!opt.data.empty(), "calibration needs at least one --calib file");
   std::vector<int> all;
   for (const auto& f : opt.data) {
     const std::string text = file_text(f);
@@ -99,11 +99,12 @@ std::vector<int64_t> sample_windows(int64_t n_tokens, int64_t ctx, int64_t nsamp
 
 CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, const CalibOptions& opt,
                       const std::string& out_path) {
+  check_option_values(opt);
   const ModelConfig& c = model.config();
-  SQZ_CHECK(opt.ctx >= 2 && opt.ctx <= c.max_seq_len, "--ctx {} must be in [2, {}] (the model's context)", opt.ctx,
+  SQZ_CHECK(opt.ctx >= 2 && opt.ctx <= c.max_seq_len, "--calib-ctx {} must be in [2, {}] (the model's context)", opt.ctx,
             c.max_seq_len);
-  SQZ_CHECK(opt.nsamples >= 1, "--nsamples must be at least 1");
-  SQZ_CHECK(opt.fisher || opt.hessian || opt.act, "no statistics requested");
+  const bool want_fisher = opt.collects("fisher"), want_hessian = opt.collects("hessian"), want_act = opt.collects("act");
+  if (!want_fisher && !want_hessian && !want_act) usage_fail("--collect: no statistics requested (fisher, hessian, act)");
   const std::vector<int64_t> starts = sample_windows((int64_t)tokens.size(), opt.ctx, opt.nsamples, opt.seed);
 
   // The output is laid out before the first window (every shape follows from the model) and mapped, so
@@ -119,7 +120,7 @@ CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, c
     return 0;
   };
   std::vector<SafetensorsMappedWriter::Spec> specs;
-  if (opt.fisher) {
+  if (want_fisher) {
     for (int l = 0; l < c.n_layers; ++l) {
       const auto lins = model.layers()[(size_t)l].linears();
       const auto names = layer_linear_names(l);
@@ -133,8 +134,8 @@ CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, c
     for (int k = 0; k < kNumLinearInputs; ++k) {
       const std::string base = stats_input_name(l, (LinearInput)k);
       const int64_t d = input_dim(k);
-      if (opt.hessian) specs.push_back({base + ".hessian", DType::F32, {d, d}});
-      if (opt.act) {
+      if (want_hessian) specs.push_back({base + ".hessian", DType::F32, {d, d}});
+      if (want_act) {
         specs.push_back({base + ".act_absmax", DType::F32, {d}});
         specs.push_back({base + ".act_absmean", DType::F32, {d}});
       }
@@ -142,7 +143,7 @@ CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, c
   std::map<std::string, std::string> meta;
   std::string files;
   for (const auto& f : opt.data) files += (files.empty() ? "" : ",") + f;
-  std::string kinds = std::string(opt.fisher ? "fisher," : "") + (opt.hessian ? "hessian," : "") + (opt.act ? "act," : "");
+  std::string kinds = std::string(want_fisher ? "fisher," : "") + (want_hessian ? "hessian," : "") + (want_act ? "act," : "");
   kinds.pop_back();
   meta["model"] = opt.model_path;
   meta["data"] = files;
@@ -157,7 +158,7 @@ CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, c
   // file laid out the same way, never committed (its destructor removes it): for a 7B model they are
   // 44 GB, so like the Fisher they live in the page cache, one (layer, input) resident at a time.
   std::unique_ptr<SafetensorsMappedWriter> xtx_sums;
-  if (opt.hessian) {
+  if (want_hessian) {
     std::vector<SafetensorsMappedWriter::Spec> xtx_specs;
     for (int l = 0; l < c.n_layers; ++l)
       for (int k = 0; k < kNumLinearInputs; ++k)
@@ -169,20 +170,20 @@ CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, c
   std::vector<std::array<InputStats, kNumLinearInputs>> st((size_t)c.n_layers);
   std::vector<double> xd;
   LlamaModel& m = const_cast<LlamaModel&>(model);
-  if (opt.hessian || opt.act)
+  if (want_hessian || want_act)
     m.set_input_hook([&](int layer, LinearInput which, const float* X, int64_t n, int64_t d) {
       InputStats& s = st[(size_t)layer][(size_t)which];
       SQZ_CHECK(d == input_dim((int)which), "calibration: layer {} {} input has {} channels, expected {}", layer,
                 linear_input_name(which), d, input_dim((int)which));
       if (s.dim == 0) {
         s.dim = d;
-        if (opt.hessian)  // starts as zeros (a fresh file)
+        if (want_hessian)  // starts as zeros (a fresh file)
           s.xtx = reinterpret_cast<double*>(xtx_sums->data(stats_input_name(layer, which) + ".xtx"));
         s.absmax.assign((size_t)d, 0.f);
         s.abssum.assign((size_t)d, 0.0);
       }
       s.rows += n;
-      if (opt.hessian) {
+      if (want_hessian) {
         xd.assign(X, X + n * d);
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)n, 1.0, xd.data(), (int)d, 1.0, s.xtx, (int)d);
         xtx_sums->release(s.xtx, (size_t)(d * d) * sizeof(double));
@@ -215,7 +216,7 @@ CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, c
     }
   } fisher;
   std::unique_ptr<DenseWeights<float>> dw;
-  if (opt.fisher) {
+  if (want_fisher) {
     dw = std::make_unique<DenseWeights<float>>(DenseWeights<float>::from_model(model));
     fisher.out = &out;
     fisher.layer_fisher.resize((size_t)c.n_layers);
@@ -234,15 +235,15 @@ CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, c
   double loss_sum = 0;
   for (int64_t i = 0; i < opt.nsamples; ++i) {
     const int* win = tokens.data() + starts[(size_t)i];
-    if (opt.hessian || opt.act) {
+    if (want_hessian || want_act) {
       cache.clear();
       model.forward(win, opt.ctx, cache, logits.data(), false);
     }
-    if (opt.fisher) loss_sum += loss_and_streamed_grad<float>(*dw, win, opt.ctx, fisher);
+    if (want_fisher) loss_sum += loss_and_streamed_grad<float>(*dw, win, opt.ctx, fisher);
     rep.tokens += opt.ctx;
     if (opt.progress)
       prog.update(i + 1, fmt::format("{:.0f} tokens/s{}", (double)rep.tokens / (now_seconds() - t0),
-                                     opt.fisher ? fmt::format("  loss {:.3f}", loss_sum / (double)(i + 1)) : ""));
+                                     want_fisher ? fmt::format("  loss {:.3f}", loss_sum / (double)(i + 1)) : ""));
   }
   m.set_input_hook(nullptr);
   rep.samples = opt.nsamples;
@@ -251,11 +252,11 @@ CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, c
   for (int l = 0; l < c.n_layers; ++l)
     for (int k = 0; k < kNumLinearInputs; ++k) {
       InputStats& s = st[(size_t)l][(size_t)k];
-      if (!opt.hessian && !opt.act) break;
+      if (!want_hessian && !want_act) break;
       const std::string base = stats_input_name(l, (LinearInput)k);
       SQZ_CHECK(s.dim == input_dim(k), "calibration: layer {} {} input was never seen", l, linear_input_name((LinearInput)k));
       const int64_t d = s.dim;
-      if (opt.hessian) {
+      if (want_hessian) {
         float* H = out.f32(base + ".hessian");
         const double scale = 2.0 / (double)s.rows;
         for (int64_t a = 0; a < d; ++a)
@@ -264,7 +265,7 @@ CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, c
         out.release(H, (size_t)(d * d) * sizeof(float));
         xtx_sums->release(s.xtx, (size_t)(d * d) * sizeof(double));
       }
-      if (opt.act) {
+      if (want_act) {
         float* mean = out.f32(base + ".act_absmean");
         for (int64_t i = 0; i < d; ++i) mean[(size_t)i] = (float)(s.abssum[(size_t)i] / (double)s.rows);
         std::copy(s.absmax.begin(), s.absmax.end(), out.f32(base + ".act_absmax"));

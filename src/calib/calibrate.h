@@ -8,9 +8,11 @@
 // copy of the weights the backward pass reads (DenseWeights) and its saved activations.
 #pragma once
 #include <cstdint>
+#include <algorithm>
 #include <string>
 #include <vector>
 
+#include "core/options.h"
 #include "model/llama.h"
 #include "tokenizer/tokenizer.h"
 
@@ -21,10 +23,32 @@ struct CalibOptions {
   int64_t nsamples = 128;
   int64_t ctx = 512;
   uint64_t seed = 0;
-  bool fisher = true, hessian = true, act = true;
-  std::string model_path;  // recorded in the metadata
+  std::vector<std::string> collect = {"fisher", "hessian", "act"};
   std::vector<std::string> eval_files;  // refused as calibration data (besides any wiki.test.raw)
+  std::string model_path;  // recorded in the metadata
   bool progress = true;
+
+  bool collects(const std::string& kind) const { return std::find(collect.begin(), collect.end(), kind) != collect.end(); }
+
+  template <class V>
+  static void declare(V&& v) {
+    using C = CalibOptions;
+    v(&C::data, {.name = "calib",
+                 .help = "Calibration text files (.txt, or .jsonl with a \"text\" field)",
+                 .aliases = "data",
+                 .recorded = false,
+                 .files = true,
+                 .required = true});
+    v(&C::nsamples, {.name = "nsamples", .help = "Windows drawn from the text", .min = 1});
+    v(&C::ctx, {.name = "calib-ctx", .help = "Tokens per window", .aliases = "ctx", .min = 2});
+    v(&C::seed, {.name = "seed", .help = "Seed of the window sampler"});
+    v(&C::collect, {.name = "collect",
+                    .help = "Statistics to collect",
+                    .aliases = "stats",
+                    .choices = {"fisher", "hessian", "act"},
+                    .comma_list = true});
+    v(&C::eval_files, {.name = "eval-file", .help = "Evaluation texts that must not be calibrated on", .recorded = false});
+  }
 };
 
 struct CalibReport {

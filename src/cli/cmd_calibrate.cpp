@@ -2,6 +2,7 @@
 
 #include "calib/calibrate.h"
 #include "cli/common.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "core/progress.h"
 
@@ -9,34 +10,19 @@ namespace sqz::cli {
 
 Action add_calibrate(CLI::App& app) {
   struct Opts {
-    std::string model, out, tokenizer, stats = "fisher,hessian,act";
+    std::string model, out, tokenizer;
     CalibOptions c;
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
   auto* c = app.add_subcommand("calibrate", "Fisher information, layer-input Hessians and activation statistics");
   c->add_option("model", o->model, "Checkpoint")->required();
-  c->add_option("--data", o->c.data, "Calibration text files (.txt, or .jsonl with a \"text\" field)")
-      ->required()
-      ->check(CLI::ExistingFile);
   c->add_option("-o,--output", o->out, "Output statistics file (.safetensors)")->required();
-  c->add_option("--nsamples", o->c.nsamples, "Windows drawn from the text")->capture_default_str();
-  c->add_option("--ctx", o->c.ctx, "Tokens per window")->capture_default_str();
-  c->add_option("--seed", o->c.seed, "Seed of the window sampler")->capture_default_str();
-  c->add_option("--stats", o->stats, "Any of fisher,hessian,act")->capture_default_str();
-  c->add_option("--eval-file", o->c.eval_files, "Evaluation texts that must not be calibrated on");
+  add_options(c, o->c);
   c->add_option("--tokenizer", o->tokenizer, "Tokenizer file");
   c->add_flag("--json", o->json, "Print the summary as one JSON object");
   return [o]() {
-    o->c.fisher = o->c.hessian = o->c.act = false;
-    std::string s = o->stats + ",";
-    for (size_t p; (p = s.find(',')) != std::string::npos; s.erase(0, p + 1)) {
-      const std::string k = s.substr(0, p);
-      if (k == "fisher") o->c.fisher = true;
-      else if (k == "hessian") o->c.hessian = true;
-      else if (k == "act") o->c.act = true;
-      else if (!k.empty()) usage_fail("--stats: unknown statistic \"{}\" (fisher, hessian, act)", k);
-    }
+    check_option_values(o->c);
     o->c.model_path = o->model;
     o->c.progress = !quiet();
     LoadedModel m = load_model_and_tokenizer(o->model, o->tokenizer);
@@ -46,7 +32,7 @@ Action add_calibrate(CLI::App& app) {
     if (o->json) {
       nlohmann::json j = {{"output", o->out},       {"samples", r.samples},         {"ctx", o->c.ctx},
                           {"tokens", r.tokens},     {"corpus_tokens", r.corpus_tokens}, {"seconds", r.seconds},
-                          {"tokens_per_s", r.tokens_per_s}, {"peak_rss_bytes", rss}, {"stats", o->stats}};
+                          {"tokens_per_s", r.tokens_per_s}, {"peak_rss_bytes", rss}, {"collect", o->c.collect}};
       fmt::print("{}\n", j.dump());
     } else {
       fmt::print("wrote {}: {} samples x {} tokens (from {} calibration tokens), {:.1f}s, {:.0f} tokens/s, peak RSS {:.0f} MiB\n",

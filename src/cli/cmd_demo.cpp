@@ -1,6 +1,6 @@
 // `sqz demo`: the whole pipeline on a machine with nothing but Debian packages. Trains a tiny LLaMA on the
-// King James Bible (package bible-kjv, public domain), calibrates it, quantizes it with every method at 3
-// and 4 bits (SmoothQuant at 8) and prints the comparison table. A demonstration of the machinery, not a
+// King James Bible (package bible-kjv, public domain), calibrates it, quantizes it with every method of
+// the method table at each of 3, 4 and 8 bits it takes, and prints the comparison table. A demonstration of the machinery, not a
 // measurement of a useful model.
 #include <cstdio>
 #include <filesystem>
@@ -120,15 +120,15 @@ Action add_demo(CLI::App& app) {
     CompareOptions co;
     co.model = to.out_dir;
     co.data = eval_f;
-    co.calib = {calib_f};
+    co.calib.data = {calib_f};
     co.out_dir = (dir / "compare").string();
-    co.methods = {"rtn", "gptq", "awq", "nf4", "smoothquant", "squeezellm"};
+    co.methods = {method_names().begin(), method_names().end()};  // every method at each width it takes
     co.bits = {3, 4, 8};
     co.ctx = 128;
     co.max_windows = 40;
-    co.nsamples = 32;
-    co.calib_ctx = 128;
-    co.group = 64;
+    co.calib.nsamples = 32;
+    co.calib.ctx = 128;
+    co.quant.group_size = 64;
     // A re-run trains a new model: rows cached from the previous one would not belong to it.
     fs::remove_all(co.out_dir);
     run_compare(co);

@@ -1,8 +1,9 @@
-// `sqz finetune QMODEL --data FILE... -o OUT`: quantization-aware fine-tuning of a directory `sqz quantize`
+// `sqz finetune QMODEL --calib FILE... -o OUT`: quantization-aware fine-tuning of a directory `sqz quantize`
 // wrote (library: train/finetune.h).
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "train/finetune.h"
@@ -20,26 +21,11 @@ Action add_finetune(CLI::App& app) {
                                "Quantization-aware fine-tuning: trains the LUT centroids / scales / zero points and norms "
                                "of a quantized directory, codes fixed");
   c->add_option("model", o->model, "Directory written by `sqz quantize`")->required();
-  c->add_option("--data", o->f.data, "Training text files (.txt, or .jsonl with a \"text\" field)")
-      ->required()
-      ->check(CLI::ExistingFile);
   c->add_option("-o,--output", o->out, "Output directory (written atomically)")->required();
-  c->add_option("--steps", o->f.steps, "Optimizer steps")->capture_default_str();
-  c->add_option("--lr", o->f.lr, "Peak learning rate, relative to each tensor's RMS (warmup, then cosine to 10%)")
-      ->capture_default_str();
-  c->add_option("--ctx", o->f.ctx, "Tokens per training window")->capture_default_str();
-  c->add_option("--batch", o->f.batch, "Windows per step")->capture_default_str();
-  c->add_option("--seed", o->f.seed, "Seed of the window sampler")->capture_default_str();
-  c->add_option("--clip", o->f.clip_norm, "Global gradient-norm clip (0: none)")->capture_default_str();
-  c->add_option("--eval-windows", o->f.eval_windows, "Held-out windows (end of the text) for the before/after loss")
-      ->capture_default_str();
-  c->add_option("--kd", o->f.teacher,
-                "Knowledge distillation: minimise the KL divergence from this model's next-token distribution "
-                "(e.g. the fp16 original) instead of the cross-entropy");
+  add_options(c, o->f);
   c->add_flag("--json", o->json, "Print the report as one JSON object");
   return [o]() {
     o->f.progress = !quiet();
-    if (o->f.eval_windows < 1) usage_fail("--eval-windows must be at least 1, got {}", o->f.eval_windows);
     train::FinetuneReport r = train::finetune_model(o->model, o->f, o->out);
     const size_t rss = peak_rss_bytes();
     if (o->json) {

@@ -1,10 +1,25 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "cli/options.h"
 #include "core/progress.h"
 #include "quant/quantizer.h"
 
 namespace sqz::cli {
+
+std::string method_table_help() {
+  std::string t = "Methods (--method): bit widths, what they need with the default options, what they do\n";
+  for (const Method& m : method_table()) {
+    QuantOptions d;
+    d.method = m.name;
+    std::string needs;
+    for (const std::string& n : m.needs(d)) needs += (needs.empty() ? "" : ", ") + n;
+    if (m.needs_input("inputs", d)) needs = "--calib";
+    else if (!needs.empty()) needs = fmt::format("--stats ({})", needs);
+    t += fmt::format("  {:<12} {:<11} {:<18} {}\n", m.name, m.storage().bits_list(), needs.empty() ? "-" : needs, m.summary);
+  }
+  return t;
+}
 
 Action add_quantize(CLI::App& app) {
   struct Opts {
@@ -16,41 +31,13 @@ Action add_quantize(CLI::App& app) {
   auto* c = app.add_subcommand("quantize", "Quantize a checkpoint into an sqz directory");
   c->add_option("model", o->model, "Checkpoint: HF directory, .gguf or llama2.c .bin")->required();
   c->add_option("-o,--output", o->out, "Output directory (written atomically)")->required();
-  c->add_option("--method", o->q.method, "rtn | squeezellm | gptq | awq | nf4 | smoothquant")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"rtn", "squeezellm", "gptq", "awq", "nf4", "smoothquant"}));
-  c->add_option("--bits", o->q.bits, "Bits per weight index (2, 3, 4; 8 for rtn)")->capture_default_str();
-  c->add_option("--group", o->q.group, "Uniform methods: columns per group (0: per output channel)")->capture_default_str();
-  c->add_option("--stats", o->q.stats_path, "Calibration statistics from `sqz calibrate` (or a Fisher file)");
-  c->add_option("--sparsity", o->q.sparsity, "squeezellm: percent of weights kept in fp16 (dense-and-sparse)")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 50.0));
-  c->add_option("--sensitive-share", o->q.sensitive_share,
-                "squeezellm: fraction of the sparse budget for high-Fisher weights (rest: largest magnitudes)")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
-  c->add_option("--solver", o->q.solver, "squeezellm: exact (1-D DP, optimal) | lloyd (weighted k-means++)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"exact", "lloyd"}));
-  c->add_option("--sensitivity", o->q.sensitivity, "squeezellm: fisher | hessian-diag | none")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"fisher", "hessian-diag", "none"}));
-  c->add_flag("--error-feedback", o->q.error_feedback, "squeezellm: GPTQ-style compensation with the layer Hessian");
-  c->add_flag("--clip-search", o->q.clip_search, "rtn: search shrink ratios minimising weight MSE");
-  c->add_flag("--act-order", o->q.act_order, "gptq: quantize columns by decreasing Hessian diagonal");
-  c->add_option("--percdamp", o->q.percdamp, "gptq: dampening as a fraction of the mean diagonal")->capture_default_str();
-  c->add_option("--alpha", o->q.alpha, "smoothquant: migration strength")->capture_default_str();
-  c->add_flag("!--no-smooth", o->q.smooth, "smoothquant: plain W8A8 without smoothing");
-  c->add_option("--act-quant", o->q.act_quant, "smoothquant: per_token (O1) | per_tensor_dynamic (O2) | per_tensor_static (O3)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"per_token", "per_tensor_dynamic", "per_tensor_static"}));
-  c->add_flag("--double-quant", o->q.double_quant, "nf4: quantize the block scales too");
-  c->add_option("--calib", o->q.calib_data, "awq: calibration text files for the scale search")->check(CLI::ExistingFile);
-  c->add_option("--calib-tokens", o->q.calib_tokens, "awq: tokens of layer inputs used by the search")->capture_default_str();
-  c->add_flag("--lm-head", o->q.quantize_lm_head, "Quantize lm_head too");
-  c->add_option("--seed", o->q.seed, "Seed (lloyd init)")->capture_default_str();
+  add_options(c, o->q);
+  c->footer(method_table_help());
   c->add_flag("--json", o->json, "Print the report as one JSON object");
-  return [o]() {
+  return [o, c]() {
+    // --bits may be left out for a method whose format stores one width (nf4, smoothquant).
+    if (const Method* m = find_method(o->q.method); m && c->count("--bits") == 0 && m->bits().size() == 1)
+      o->q.bits = m->bits()[0];
     QuantizeReport r = quantize_model(o->model, o->q, o->out);
     if (o->json) {
       nlohmann::json j = {{"output", o->out},

@@ -33,6 +33,9 @@ Action add_train(CLI::App& app);     // cmd_train.cpp
 Action add_finetune(CLI::App& app);  // cmd_finetune.cpp
 Action add_demo(CLI::App& app);      // cmd_demo.cpp
 
+// The method table as --help text (cmd_quantize.cpp).
+std::string method_table_help();
+
 // Loads a model and its tokenizer, with a one-line note on stderr.
 struct LoadedModel {
   std::unique_ptr<LlamaModel> model;

@@ -16,6 +16,7 @@
 #include "quant/quantizer.h"
 #include "tokenizer/tokenizer.h"
 
+#include <algorithm>
 #include <functional>
 
 namespace fs = std::filesystem;
@@ -23,53 +24,6 @@ namespace fs = std::filesystem;
 namespace sqz {
 
 namespace {
-
-struct Variant {
-  std::string name;  // row name and output directory
-  QuantOptions q;
-};
-
-std::vector<Variant> variants(const CompareOptions& o) {
-  std::vector<Variant> v;
-  auto add = [&](std::string name, QuantOptions q) { v.push_back({std::move(name), std::move(q)}); };
-  for (const auto& m : o.methods)
-    for (int b : o.bits) {
-      QuantOptions q;
-      q.method = m;
-      q.bits = b;
-      const std::string tag = fmt::format("{}-{}bit", m, b);
-      if (m == "rtn" || m == "gptq") {
-        if (b > 8 || b < 2) continue;
-        q.group = o.group;
-        add(tag, q);
-      } else if (m == "awq") {
-        if (b > 4) continue;
-        q.group = o.group;
-        q.calib_data = o.calib;
-        add(tag, q);
-      } else if (m == "nf4") {
-        if (b != 4) continue;
-        add(tag, q);
-      } else if (m == "smoothquant") {
-        if (b != 8) continue;
-        add(tag, q);
-        q.smooth = false;
-        add("w8a8-nosmooth-8bit", q);
-      } else if (m == "squeezellm") {
-        if (b > 4) continue;
-        add(tag, q);  // 0.45% sparse, Fisher-weighted
-        QuantOptions d = q;
-        d.sparsity = 0;
-        add(fmt::format("squeezellm-dense-{}bit", b), d);
-        QuantOptions ef = q;
-        ef.error_feedback = true;
-        add(fmt::format("squeezellm-ef-{}bit", b), ef);
-      } else {
-        usage_fail("compare: unknown method \"{}\"", m);
-      }
-    }
-  return v;
-}
 
 nlohmann::json evaluate(const std::string& path, const LlamaModel* ref, const std::vector<int>& ids,
                         const CompareOptions& o) {
@@ -141,24 +95,68 @@ void write_outputs(const fs::path& dir, const nlohmann::json& rows) {
 
 }  // namespace
 
+std::vector<CompareVariant> compare_variants(const CompareOptions& o, const std::string& stats) {
+  check_option_values(o);
+  check_option_values(o.calib);
+  check_option_values(o.quant);  // also those of methods not scheduled: a bad value is never ignored
+  QuantOptions base = o.quant;
+  base.stats_path = stats;
+  base.calib = o.calib.data;
+  base.calib_ctx = o.calib.ctx;
+  std::vector<CompareVariant> v;
+  auto add = [&](std::string name, QuantOptions q) {
+    validate_quant_options(q);
+    v.push_back({std::move(name), std::move(q)});
+  };
+  std::vector<int> taken;
+  for (const std::string& name : o.methods) {
+    const Method& m = method(name);
+    for (int b : o.bits) {
+      if (!m.storage().allows_bits(b)) continue;
+      taken.push_back(b);
+      QuantOptions q = options_for_case(base, m.name);
+      q.method = m.name;
+      q.bits = b;
+      add(fmt::format("{}-{}bit", m.name, b), q);
+      if (q.method == "smoothquant") {
+        q.smooth = false;
+        add(fmt::format("w8a8-nosmooth-{}bit", b), q);
+      } else if (q.method == "squeezellm") {  // besides the sparse one (--sparsity, 0.45% by default)
+        QuantOptions d = q;
+        d.sparsity = 0;
+        add(fmt::format("squeezellm-dense-{}bit", b), d);
+        QuantOptions ef = q;
+        ef.error_feedback = true;
+        add(fmt::format("squeezellm-ef-{}bit", b), ef);
+      }
+    }
+  }
+  for (int b : o.bits)
+    if (std::find(taken.begin(), taken.end(), b) == taken.end()) {
+      std::vector<std::string> widths;
+      for (const std::string& name : o.methods) widths.push_back(fmt::format("{}: {}", name, method(name).storage().bits_list()));
+      usage_fail("--bits {} is not valid: none of the methods takes it ({})", b, join_strings(widths, "; "));
+    }
+  return v;
+}
+
 std::string run_compare(const CompareOptions& o) {
   const fs::path dir(o.out_dir);
+  const std::string stats = (dir / "stats.safetensors").string();
+  const std::vector<CompareVariant> vs = compare_variants(o, stats);  // usage errors before any work
   fs::create_directories(dir);
   std::shared_ptr<const Checkpoint> ck = open_checkpoint(o.model);
   LlamaModel ref(ck);
   auto tok = load_tokenizer(*ck, o.tokenizer);
   const std::vector<int> ids = tok->encode(read_eval_text(o.data, o.max_chars), true);
 
-  const std::string stats = (dir / "stats.safetensors").string();
   if (!fs::exists(stats)) {
-    if (!quiet()) fmt::print(stderr, "compare: calibrating ({} samples x {})\n", o.nsamples, o.calib_ctx);
-    CalibOptions co;
-    co.data = o.calib;
-    co.nsamples = o.nsamples;
-    co.ctx = std::min<int64_t>(o.calib_ctx, ck->config.max_seq_len);
+    CalibOptions co = o.calib;
+    co.ctx = std::min<int64_t>(co.ctx, ck->config.max_seq_len);
     co.model_path = o.model;
-    co.eval_files = {o.data};
+    co.eval_files.push_back(o.data);
     co.progress = !quiet();
+    if (!quiet()) fmt::print(stderr, "compare: calibrating ({} samples x {})\n", co.nsamples, co.ctx);
     calibrate(ref, load_calibration_tokens(*tok, co), co, stats);
   }
 
@@ -170,7 +168,6 @@ std::string run_compare(const CompareOptions& o) {
     write_file_atomic(f.string(), j.dump() + "\n");
     return j;
   };
-  const std::vector<Variant> vs = variants(o);
   if (!quiet()) fmt::print(stderr, "compare step 1/{}: fp16 original\n", vs.size() + 1);
   nlohmann::json base = cached("fp16", [&] {
     nlohmann::json j = evaluate(o.model, nullptr, ids, o);
@@ -183,11 +180,10 @@ std::string run_compare(const CompareOptions& o) {
   base["delta_ppl"] = 0.0;
   rows.push_back(base);
   for (size_t i = 0; i < vs.size(); ++i) {
-    const Variant& v = vs[i];
+    const CompareVariant& v = vs[i];
     if (!quiet()) fmt::print(stderr, "compare step {}/{}: {}\n", i + 2, vs.size() + 1, v.name);
     nlohmann::json r = cached(v.name, [&] {
-      QuantOptions q = v.q;
-      q.stats_path = stats;
+      const QuantOptions& q = v.q;
       const bool was_quiet = quiet();
       set_quiet(true);
       QuantizeReport rep = quantize_model(o.model, q, (dir / v.name).string());

@@ -38,12 +38,6 @@ std::string LayerJob::weight_name(int slot) const {
 
 namespace {
 
-bool needs(const Quantizer& q, const std::string& what) {
-  for (const auto& n : q.needs())
-    if (n == what) return true;
-  return false;
-}
-
 struct LinearError {
   double weighted = 0, mse = 0;
   int64_t sparse = 0;
@@ -111,11 +105,9 @@ void copy_tokenizer_files(const Checkpoint& ck, const fs::path& dst) {
 
 std::vector<std::array<std::vector<float>, kNumLinearInputs>> capture_inputs(LlamaModel& model, const Checkpoint& ck,
                                                                             const QuantOptions& opt) {
-  if (opt.calib_data.empty())
-    usage_fail("--method {} searches on layer inputs: pass --calib FILE... (calibration text)", opt.method);
   auto tok = load_tokenizer(ck);
   CalibOptions co;
-  co.data = opt.calib_data;
+  co.data = opt.calib;
   const std::vector<int> ids = load_calibration_tokens(*tok, co);
   const ModelConfig& c = model.config();
   const int64_t ctx = std::min<int64_t>(opt.calib_ctx, c.max_seq_len);
@@ -141,31 +133,35 @@ std::vector<std::array<std::vector<float>, kNumLinearInputs>> capture_inputs(Lla
 
 QuantizeReport quantize_model(const std::string& model_path, const QuantOptions& opt, const std::string& out_dir) {
   const double t_start = now_seconds();
+  validate_quant_options(opt);  // usage errors before anything is read
+  const Method& method = sqz::method(opt.method);
+  // The statistics are checked for what the method reads before the model is: a missing kind is found
+  // now, not after the first layers are quantized.
+  std::unique_ptr<CalibStats> stats;
+  if (!opt.stats_path.empty()) {
+    stats = std::make_unique<CalibStats>(opt.stats_path);
+    if (method.needs_input("hessian", opt))
+      SQZ_CHECK(stats->hessian(0, LinearInput::Attn), "{}: has no layer-input Hessians, which --method {} needs (run `sqz calibrate --collect hessian`)",
+                opt.stats_path, method.name);
+    if (method.needs_input("act", opt))
+      SQZ_CHECK(stats->act_absmax(0, LinearInput::Attn), "{}: has no activation statistics, which --method {} needs (run `sqz calibrate --collect act`)",
+                opt.stats_path, method.name);
+  }
   std::shared_ptr<const Checkpoint> ck = open_checkpoint(model_path);
   SQZ_CHECK(ck->quantization_config.is_null(), "{}: is already quantized (quantization_config {})", model_path,
             ck->quantization_config.dump());
-  std::unique_ptr<Quantizer> q = make_quantizer(opt);
-  nlohmann::json qcfg = q->config();
-  const LinearFormat stored = q->format();
-  kernels::params_to_json(*stored.format, stored.params, qcfg);
+  if (method.needs_input("fisher", opt)) stats->validate_fisher(*ck);
+  std::unique_ptr<Quantizer> q = method.make(opt);
+  nlohmann::json qcfg = quant_config(opt);
   qcfg["sqz_version"] = SQZ_VERSION;
   qcfg["index_packing"] = kernels::kIndexPacking;
-
-  std::unique_ptr<CalibStats> stats;
-  if (needs(*q, "fisher") || needs(*q, "hessian") || needs(*q, "act")) {
-    if (opt.stats_path.empty())
-      usage_fail("--method {} with these options needs calibration statistics: pass --stats STATS.safetensors (from `sqz calibrate`)",
-                 opt.method);
-    stats = std::make_unique<CalibStats>(opt.stats_path);
-    if (needs(*q, "fisher")) stats->validate_fisher(*ck);
-  }
 
   LlamaModel model(ck);
   const ModelConfig& cfg = model.config();
   // Methods that search on activations (AWQ) get each layer's linear inputs from the unquantized model
   // over the calibration text (not re-captured after earlier layers are quantized: a simplification).
   std::vector<std::array<std::vector<float>, kNumLinearInputs>> inputs;
-  if (needs(*q, "inputs")) inputs = capture_inputs(model, *ck, opt);
+  if (method.needs_input("inputs", opt)) inputs = capture_inputs(model, *ck, opt);
   SafetensorsWriter out;
   out.set_metadata("format", "pt");
   out.add("model.embed_tokens.weight", ck->require("model.embed_tokens.weight"));
@@ -234,7 +230,7 @@ QuantizeReport quantize_model(const std::string& model_path, const QuantOptions&
   }
   out.add("model.norm.weight", ck->require("model.norm.weight"));
   if (!cfg.tied_embeddings) {
-    if (opt.quantize_lm_head) {
+    if (opt.lm_head) {
       std::vector<float> W = model.lm_head().dequantize();
       const TensorView* fisher = stats ? stats->fisher("lm_head.weight") : nullptr;
       QuantizedTensors t = q->quantize_matrix("lm_head.weight", W, cfg.vocab_size, cfg.dim, fisher);

@@ -7,10 +7,14 @@
 #include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "core/options.h"
 #include "core/tensor.h"
+#include "kernels/format.h"
 #include "io/config.h"
 #include "model/quantized_linear.h"
 
@@ -21,27 +25,133 @@ class CalibStats;
 struct QuantOptions {
   std::string method = "squeezellm";
   int bits = 3;
-  int64_t group = 0;               // uniform methods: input columns per group (0: per output channel)
-  double sparsity = 0.45;          // squeezellm: percent of each matrix kept in fp16 CSR
-  double sensitive_share = 0.05 / 0.45;  // squeezellm: part of the sparse budget given to high-Fisher weights
-  std::string solver = "exact";    // squeezellm: exact | lloyd
-  std::string sensitivity = "fisher";  // squeezellm: fisher | hessian-diag | none
-  bool error_feedback = false;     // squeezellm: GPTQ-style compensation with the layer Hessian
-  bool clip_search = false;        // rtn: grid search over shrink ratios
-  bool act_order = false;          // gptq
-  double percdamp = 0.01;          // gptq
-  double alpha = 0.5;              // smoothquant migration strength
-  bool smooth = true;              // smoothquant: false gives plain W8A8 (the outlier problem)
-  std::string act_quant = "per_token";  // smoothquant: per_token | per_tensor_dynamic | per_tensor_static
-  bool double_quant = false;       // nf4
-  int64_t nf4_block = 64;
-  bool quantize_lm_head = false;
+  int64_t group_size = 0;  // stored -1 (one group per row) is accepted as 0
+  int64_t block_size = 64;
+  double sparsity = 0.45;  // percent
+  double sensitive_share = 0.05 / 0.45;
+  std::string solver = "exact";
+  std::string sensitivity = "fisher";
+  bool error_feedback = false;
+  bool clip_search = false;
+  bool act_order = false;
+  double damp_percent = 0.01;
+  double alpha = 0.5;
+  bool smooth = true;
+  std::string act_quant = "per_token";
+  bool double_quant = false;
+  bool lm_head = false;
   uint64_t seed = 0;
-  std::string stats_path;          // sqz calibrate output (or a Fisher file computed elsewhere)
-  std::vector<std::string> calib_data;  // awq: calibration text whose layer inputs the search uses
-  int64_t calib_tokens = 2048;     // awq: tokens of layer inputs kept per layer
-  int64_t calib_ctx = 256;         // awq: window length for that forward pass
+  std::string stats_path;
+  std::vector<std::string> calib;
+  int64_t calib_tokens = 2048;
+  int64_t calib_ctx = 256;
+
+  // Every option, once (core/options.h): CLI flags, help, quantization_config keys, checks and what
+  // `compare` passes on to each method all come from here.
+  template <class V>
+  static void declare(V&& v);
+  bool operator==(const QuantOptions&) const = default;
 };
+
+class Quantizer;
+
+// One row per quantization method. What a method may be run with is read from here: the command line's
+// --method choices and help, `compare`'s schedule, `demo`, and validate_quant_options.
+struct Method {
+  const char* name;
+  const char* summary;  // one line
+  const char* format;   // the row of the format table (kernels/format.h) its linears are stored in
+  // Calibration data these options need: any of "fisher", "hessian", "act" (read from --stats) and
+  // "inputs" (layer inputs of a forward pass over the --calib text).
+  std::vector<std::string> (*needs)(const QuantOptions& o);
+  // The stored format's parameters for these options (bits, group or block size, ...).
+  kernels::FormatParams (*params)(const QuantOptions& o);
+  // What is wrong with a combination the declarations do not see ("" when nothing); may be null.
+  std::string (*check)(const QuantOptions& o);
+  std::unique_ptr<Quantizer> (*make)(const QuantOptions& o);
+
+  const kernels::Format& storage() const { return kernels::format(format); }
+  // The widths the method takes: exactly those its format stores.
+  const std::vector<int>& bits() const { return storage().bits; }
+  bool needs_input(std::string_view what, const QuantOptions& o) const;
+};
+
+std::span<const Method> method_table();
+const Method* find_method(std::string_view name);
+// Throws UsageError "--method NAME is not valid: one of rtn, ..." for an unknown name.
+const Method& method(std::string_view name);
+const std::vector<std::string_view>& method_names();
+
+// Everything about `o` that can be checked without the model, before any work: the method, its bit width
+// and format parameters, each option's range or choices, options given to a method they do not apply
+// to, and the calibration inputs the method needs (--stats, --calib). Throws UsageError with one line
+// naming the option and its valid values.
+void validate_quant_options(const QuantOptions& o);
+
+// The quantization_config a run with `o` writes (before the measured fields): quant_method, every
+// recorded option that applies to the method under its flag name, and the format's own keys.
+nlohmann::json quant_config(const QuantOptions& o);
+
+template <class V>
+void QuantOptions::declare(V&& v) {
+  using Q = QuantOptions;
+  constexpr std::string_view kGroup = "rtn,gptq,awq", kSqueeze = "squeezellm", kSmooth = "smoothquant";
+  v(&Q::method, {.name = "method", .help = "Quantization method (see the table below)", .choices = method_names()});
+  v(&Q::bits, {.name = "bits", .help = "Bits per weight index (the widths of each method: the table below; nf4 and smoothquant need none)"});
+  v(&Q::group_size, {.name = "group-size",
+                     .help = "Input columns per group of the uniform grid (-1 or 0: one group per row; awq: 128)",
+                     .aliases = "group",
+                     .scope = kGroup});
+  v(&Q::block_size, {.name = "block-size", .help = "Weights per absmax block", .scope = "nf4"});
+  v(&Q::sparsity, {.name = "sparsity",
+                   .help = "Percent of each matrix kept exactly in fp16 (dense-and-sparse; 0.45 means 0.45 %)",
+                   .scope = kSqueeze,
+                   .min = 0,
+                   .max = 50});
+  v(&Q::sensitive_share, {.name = "sensitive-share",
+                          .help = "Part of the sparse budget given to the highest-Fisher weights (the rest: largest magnitudes)",
+                          .scope = kSqueeze,
+                          .min = 0,
+                          .max = 1});
+  v(&Q::solver, {.name = "solver",
+                 .help = "k-means solver: exact (1-D dynamic programming, optimal) or lloyd (weighted k-means++)",
+                 .scope = kSqueeze,
+                 .choices = {"exact", "lloyd"}});
+  v(&Q::sensitivity, {.name = "sensitivity",
+                      .help = "Weights of the k-means objective: Fisher information, the layer Hessian's diagonal, or none",
+                      .scope = kSqueeze,
+                      .choices = {"fisher", "hessian-diag", "none"}});
+  v(&Q::error_feedback, {.name = "error-feedback", .help = "GPTQ-style compensation with the layer Hessian", .scope = kSqueeze});
+  v(&Q::clip_search, {.name = "clip-search", .help = "Search shrink ratios minimising the weight MSE", .scope = "rtn"});
+  v(&Q::act_order, {.name = "act-order", .help = "Quantize columns by decreasing Hessian diagonal", .scope = "gptq"});
+  v(&Q::damp_percent, {.name = "damp-percent",
+                       .help = "Hessian dampening as a fraction of its mean diagonal",
+                       .aliases = "percdamp",
+                       .scope = "gptq,squeezellm",
+                       .min = 0,
+                       .max = 1});
+  v(&Q::alpha, {.name = "alpha", .help = "Migration strength", .scope = kSmooth, .min = 0, .max = 1});
+  v(&Q::smooth, {.name = "smooth", .help = "Smoothing: activation outliers migrated into the weights (--no-smooth: plain W8A8)", .scope = kSmooth});
+  v(&Q::act_quant, {.name = "act-quant",
+                    .help = "Activations: per_token (O1), per_tensor_dynamic (O2), per_tensor_static (O3, scale from --stats)",
+                    .scope = kSmooth,
+                    .choices = {"per_token", "per_tensor_dynamic", "per_tensor_static"}});
+  v(&Q::double_quant, {.name = "double-quant", .help = "Quantize the block scales too", .scope = "nf4"});
+  v(&Q::lm_head, {.name = "lm-head", .help = "Quantize lm_head too", .scope = "rtn,squeezellm,nf4,smoothquant"});
+  v(&Q::seed, {.name = "seed", .help = "Seed of the k-means++ initialisation (--solver lloyd)", .scope = kSqueeze});
+  v(&Q::stats_path, {.name = "stats",
+                     .help = "Calibration statistics from `sqz calibrate` (or a Fisher file); with Fisher information the "
+                             "report weighs each error by it",
+                     .recorded = false,
+                     .files = true});
+  v(&Q::calib, {.name = "calib",
+                .help = "Calibration text files (.txt, or .jsonl with a \"text\" field) for the scale search",
+                .scope = "awq",
+                .recorded = false,
+                .files = true});
+  v(&Q::calib_tokens, {.name = "calib-tokens", .help = "Tokens of layer inputs the search keeps per layer", .scope = "awq", .min = 1});
+  v(&Q::calib_ctx, {.name = "calib-ctx", .help = "Tokens per window of the calibration forward pass", .scope = "awq", .min = 1});
+}
 
 // The stored form of one quantized linear: suffix (".qweight", ".lut", ...) -> tensor.
 using QuantizedTensors = std::vector<std::pair<std::string, OwnedTensor>>;
@@ -68,13 +178,6 @@ struct LayerJob {
 class Quantizer {
  public:
   virtual ~Quantizer() = default;
-  // quantization_config fields this method writes (method name, its options); the driver adds the
-  // storage format's own keys (format, bits, group size, ...) from format().
-  virtual nlohmann::json config() const = 0;
-  // The row of the format table the method writes, with its parameters.
-  virtual LinearFormat format() const = 0;
-  // Calibration data the method needs: any of "fisher", "hessian", "act", "inputs".
-  virtual std::vector<std::string> needs() const = 0;
   // Quantizes the seven linears of one layer into `out`.
   virtual void quantize_layer(LayerJob& job, std::array<QuantizedTensors, kNumSlots>& out) = 0;
   // Quantizes one stand-alone matrix (lm_head) with the given sensitivity (may be null).
@@ -82,6 +185,7 @@ class Quantizer {
                                            const TensorView* fisher) = 0;
 };
 
+// Validates `opt` and makes its method's quantizer.
 std::unique_ptr<Quantizer> make_quantizer(const QuantOptions& opt);
 
 struct QuantizeReport {

@@ -461,10 +461,9 @@ double evaluate_loss(const DenseWeights<float>& w, const std::vector<int>& token
 
 FinetuneReport finetune_model(const std::string& qmodel, const FinetuneOptions& opt, const std::string& out_dir) {
   const double t_start = now_seconds();
-  if (opt.steps < 1) usage_fail("--steps must be at least 1, got {}", opt.steps);
-  if (opt.batch < 1) usage_fail("--batch must be at least 1, got {}", opt.batch);
+  check_option_values(opt);
   if (!(opt.lr > 0)) usage_fail("--lr must be positive, got {}", opt.lr);
-  if (opt.data.empty()) usage_fail("sqz finetune needs training text: pass --data FILE...");
+  if (opt.data.empty()) usage_fail("sqz finetune needs training text: pass --calib FILE...");
   std::shared_ptr<const Checkpoint> ck = open_checkpoint(qmodel);
   SQZ_CHECK(!ck->quantization_config.is_null(),
             "{}: is not a quantized model (config.json has no quantization_config); run `sqz quantize` first", qmodel);

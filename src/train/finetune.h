@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/options.h"
 #include "core/tensor.h"
 #include "io/checkpoint.h"
 #include "model/backward.h"
@@ -110,6 +111,27 @@ struct FinetuneOptions {
   std::string teacher;         // knowledge distillation from this model (e.g. the fp16 original) when set
   int64_t eval_windows = 8;    // held-out windows (the end of the text) for the loss before/after
   bool progress = true;
+
+  template <class V>
+  static void declare(V&& v) {
+    using F = FinetuneOptions;
+    v(&F::data, {.name = "calib",
+                 .help = "Training text files (.txt, or .jsonl with a \"text\" field), as for calibration",
+                 .aliases = "data",
+                 .recorded = false,
+                 .files = true,
+                 .required = true});
+    v(&F::steps, {.name = "steps", .help = "Optimizer steps", .min = 1});
+    v(&F::lr, {.name = "lr", .help = "Peak learning rate, relative to each tensor's RMS (warmup, then cosine to 10%)", .min = 0});
+    v(&F::ctx, {.name = "ctx", .help = "Tokens per training window", .min = 2});
+    v(&F::batch, {.name = "batch", .help = "Windows per step", .min = 1});
+    v(&F::seed, {.name = "seed", .help = "Seed of the window sampler"});
+    v(&F::clip_norm, {.name = "clip", .help = "Global gradient-norm clip (0: none)", .min = 0});
+    v(&F::eval_windows, {.name = "eval-windows", .help = "Held-out windows (end of the text) for the before/after loss", .min = 1});
+    v(&F::teacher, {.name = "kd",
+                    .help = "Knowledge distillation: minimise the KL divergence from this model's next-token distribution "
+                            "(e.g. the fp16 original) instead of the cross-entropy"});
+  }
 };
 
 struct FinetuneReport {

@@ -69,7 +69,7 @@ void for_each_param(DenseWeights<float>& w, Gradients<float>& g, Fn&& fn) {
 }
 
 void check_options(const PretrainOptions& o) {
-  if (o.data.empty()) usage_fail("train: no --data files given");
+  if (o.data.empty()) usage_fail("train: no --text files given");
   if (o.out_dir.empty()) usage_fail("train: no output directory (-o) given");
   if (o.dim <= 0 || o.layers <= 0 || o.heads <= 0) usage_fail("train: --dim, --layers and --heads must be positive");
   if (o.dim % o.heads != 0) usage_fail("train: --dim {} is not a multiple of --heads {}", o.dim, o.heads);

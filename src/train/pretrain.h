@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/options.h"
 #include "model/backward.h"
 
 namespace sqz::train {
@@ -26,6 +27,29 @@ struct PretrainOptions {
   double val_fraction = 0.05; // last share of the token stream, held out
   int64_t val_windows = 32;   // validation windows of ctx tokens
   bool progress = true;
+
+  template <class V>
+  static void declare(V&& v) {
+    using P = PretrainOptions;
+    v(&P::data, {.name = "text",
+                 .help = "Training text files (UTF-8); the last 5% of the tokens are held out",
+                 .aliases = "data",
+                 .recorded = false,
+                 .files = true,
+                 .required = true});
+    v(&P::dim, {.name = "dim", .help = "Hidden size"});
+    v(&P::layers, {.name = "layers", .help = "Transformer blocks"});
+    v(&P::heads, {.name = "heads", .help = "Attention heads"});
+    v(&P::kv_heads, {.name = "kv-heads", .help = "Key/value heads (0: as many as --heads)"});
+    v(&P::hidden, {.name = "hidden", .help = "MLP size (0: about 8/3 dim)"});
+    v(&P::vocab, {.name = "vocab", .help = "Tokenizer vocabulary size"});
+    v(&P::ctx, {.name = "ctx", .help = "Tokens per training sequence (also the model's context)"});
+    v(&P::batch, {.name = "batch", .help = "Sequences per step"});
+    v(&P::steps, {.name = "steps", .help = "Optimizer steps"});
+    v(&P::lr, {.name = "lr", .help = "Peak learning rate (warmup, then cosine decay)"});
+    v(&P::seed, {.name = "seed", .help = "Seed of the initialisation and the batch sampler"});
+    v(&P::minutes, {.name = "minutes", .help = "Fit the run into this many minutes (fewer steps; not deterministic)"});
+  }
 };
 
 struct PretrainReport {

@@ -86,7 +86,7 @@ void check_fisher(const char* model_rel, int64_t nsamples, int64_t ctx) {
   o.nsamples = nsamples;
   o.ctx = ctx;
   o.seed = 3;
-  o.hessian = o.act = false;
+  o.collect = {"fisher"};
   o.progress = false;
   const std::vector<int> tokens = load_calibration_tokens(*tok, o);
   const std::vector<int64_t> starts = sample_windows((int64_t)tokens.size(), ctx, nsamples, o.seed);

@@ -1,11 +1,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/mmap.h"
+#include "core/error.h"
 #include "core/progress.h"
 #include "eval/compare.h"
 #include "io/tiny_model.h"
@@ -31,13 +33,13 @@ TEST(Compare, WritesTheReportAndReusesRows) {
   CompareOptions o;
   o.model = (d / "m").string();
   o.data = (d / "eval.txt").string();
-  o.calib = {(d / "calib.txt").string()};
+  o.calib.data = {(d / "calib.txt").string()};
   o.out_dir = (d / "report").string();
   o.methods = {"rtn", "squeezellm"};
   o.bits = {4};
   o.ctx = 32;
-  o.nsamples = 2;
-  o.calib_ctx = 32;
+  o.calib.nsamples = 2;
+  o.calib.ctx = 32;
   set_quiet(true);
   auto rows = nlohmann::json::parse(run_compare(o));
   // fp16 + rtn-4bit + squeezellm (sparse, dense, error feedback).
@@ -60,4 +62,63 @@ TEST(Compare, WritesTheReportAndReusesRows) {
   EXPECT_EQ(fs::last_write_time(d / "report" / "rtn-4bit.json"), stamp);
   set_quiet(false);
   fs::remove_all(d);
+}
+
+// The schedule runs each method at exactly the requested widths its format stores (the method table's),
+// passes each option on only to the methods it applies to, and refuses what nothing would run.
+TEST(Compare, ScheduleEqualsTheMethodTableWidths) {
+  CompareOptions o;
+  o.calib.data = {"calib.txt"};  // not read: the schedule is built before anything is opened
+  o.bits = {2, 3, 4, 8};  // every width some method takes (1, 5, 6, 7, 9: none, refused below)
+  o.quant.sparsity = 1.0;
+  const std::vector<CompareVariant> vs = compare_variants(o, "stats.safetensors");
+  ASSERT_EQ(o.methods.size(), method_table().size());
+  for (const Method& m : method_table()) {
+    std::vector<int> scheduled;
+    for (const CompareVariant& v : vs)
+      if (v.name == fmt::format("{}-{}bit", m.name, v.q.bits)) {
+        EXPECT_EQ(v.q.method, m.name);
+        scheduled.push_back(v.q.bits);
+      }
+    EXPECT_EQ(scheduled, m.bits()) << m.name;
+  }
+  int sparse = 0, dense = 0;
+  for (const CompareVariant& v : vs) {
+    EXPECT_NO_THROW(validate_quant_options(v.q)) << v.name;
+    EXPECT_EQ(v.q.stats_path, "stats.safetensors");
+    const bool group = v.q.method == "rtn" || v.q.method == "gptq" || v.q.method == "awq";
+    EXPECT_EQ(v.q.group_size, group ? 128 : QuantOptions{}.group_size) << v.name;  // compare's default
+    EXPECT_EQ(v.q.calib, v.q.method == "awq" ? o.calib.data : std::vector<std::string>{}) << v.name;
+    if (v.q.method == "squeezellm") (v.q.sparsity == 1.0 ? sparse : dense) += 1;
+    else EXPECT_EQ(v.q.sparsity, QuantOptions{}.sparsity) << v.name;
+  }
+  EXPECT_EQ(sparse, 2 * 3);  // plain and error feedback at 2, 3, 4 bits
+  EXPECT_EQ(dense, 3);
+  // Each extra variant of squeezellm and smoothquant is there at each of their widths.
+  for (int b : {2, 3, 4}) {
+    EXPECT_TRUE(std::any_of(vs.begin(), vs.end(), [&](const CompareVariant& v) { return v.name == fmt::format("squeezellm-ef-{}bit", b) && v.q.error_feedback; }));
+    EXPECT_TRUE(std::any_of(vs.begin(), vs.end(), [&](const CompareVariant& v) { return v.name == fmt::format("squeezellm-dense-{}bit", b) && v.q.sparsity == 0; }));
+  }
+  EXPECT_TRUE(std::any_of(vs.begin(), vs.end(), [](const CompareVariant& v) { return v.name == "w8a8-nosmooth-8bit" && !v.q.smooth; }));
+
+  CompareOptions bad = o;
+  for (int b : {1, 5, 6, 7, 9}) {
+    bad.bits = {3, b};
+    EXPECT_THROW(compare_variants(bad, "s"), UsageError) << b;  // no method takes b bits
+  }
+  bad = o;
+  bad.methods = {"rtn", "squeezellm"};
+  bad.bits = {3, 8};  // 8: rtn only, fine
+  EXPECT_NO_THROW(compare_variants(bad, "s"));
+  bad.methods = {"squeezellm", "nf4"};
+  EXPECT_THROW(compare_variants(bad, "s"), UsageError);  // neither takes 8
+  bad = o;
+  bad.methods = {"bogus"};
+  EXPECT_THROW(compare_variants(bad, "s"), UsageError);
+  bad = o;
+  bad.quant.group_size = -2;
+  EXPECT_THROW(compare_variants(bad, "s"), UsageError);
+  bad = o;
+  bad.calib.data.clear();  // awq has no text to search on
+  EXPECT_THROW(compare_variants(bad, "s"), UsageError);
 }

@@ -108,7 +108,7 @@ TEST(QuantizeE2E, EveryMethodWritesALoadableDirectory) {
   sq_static.act_quant = "per_tensor_static";
   cases.push_back({sq_static, ".act_scale", 0.1});
   QuantOptions awq = mk("awq", 4);
-  awq.calib_data = {fx().calib_text};
+  awq.calib = {fx().calib_text};
   awq.calib_ctx = 32;
   cases.push_back({awq, ".qzeros", 0.25});
   for (auto& c : cases) {

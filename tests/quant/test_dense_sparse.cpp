@@ -82,7 +82,7 @@ TEST(DenseSparse, TiesBrokenByIndexGiveExactCounts) {
   std::vector<float> W(n), F(n);
   for (int64_t i = 0; i < n; ++i) W[i] = (float)((i * 7919) % 5) - 2.0f, F[i] = (float)((i * 104729) % 3);
   DenseSparseOptions opt;
-  opt.sparsity = 0.1;
+  opt.sparsity = 10;  // percent
   opt.sensitive_share = 0.25;
   const SparseSplit s = dense_sparse_split(W.data(), F.data(), rows, cols, opt);
   EXPECT_EQ(s.nnz(), 640);
@@ -109,16 +109,17 @@ TEST(DenseSparse, TiesBrokenByIndexGiveExactCounts) {
 
 TEST(DenseSparse, NoSensitivityMeansAllOutliersAndEdgeCases) {
   std::vector<float> W = rand_heavy(1000, 3);
-  const SparseSplit s = dense_sparse_split(W.data(), nullptr, 10, 100, {.sparsity = 0.01, .sensitive_share = 0.5});
+  const SparseSplit s = dense_sparse_split(W.data(), nullptr, 10, 100, {.sparsity = 1, .sensitive_share = 0.5});
   EXPECT_EQ(s.nnz(), 10);
   EXPECT_EQ(s.n_sensitive, 0);
   const SparseSplit z = dense_sparse_split(W.data(), nullptr, 10, 100, {.sparsity = 0.0, .sensitive_share = 0.5});
   EXPECT_EQ(z.nnz(), 0);
   expect_valid_csr(z);
   EXPECT_TRUE(std::isinf(z.outlier_threshold));
-  const SparseSplit all = dense_sparse_split(W.data(), nullptr, 10, 100, {.sparsity = 1.0, .sensitive_share = 0});
+  const SparseSplit all = dense_sparse_split(W.data(), nullptr, 10, 100, {.sparsity = 100, .sensitive_share = 0});
   EXPECT_EQ(all.nnz(), 1000);
-  EXPECT_THROW(dense_sparse_split(W.data(), nullptr, 10, 100, {.sparsity = 1.5, .sensitive_share = 0}), Error);
+  EXPECT_THROW(dense_sparse_split(W.data(), nullptr, 10, 100, {.sparsity = 100.5, .sensitive_share = 0}), Error);
+  EXPECT_THROW(dense_sparse_split(W.data(), nullptr, 10, 100, {.sparsity = NAN, .sensitive_share = 0}), Error);
   W[5] = NAN;
   EXPECT_THROW(dense_sparse_split(W.data(), nullptr, 10, 100, {}), Error);
 }
@@ -127,7 +128,7 @@ TEST(DenseSparse, NegativeSensitivityOrderIsRespected) {
   // The key map must order negative values correctly too (F is normally >= 0, but the code is general).
   std::vector<float> W(100, 1.0f), F(100);
   for (int i = 0; i < 100; ++i) F[i] = -100.0f + (float)i * 1.5f;  // ascending, mixed signs
-  const SparseSplit s = dense_sparse_split(W.data(), F.data(), 1, 100, {.sparsity = 0.1, .sensitive_share = 0.5});
+  const SparseSplit s = dense_sparse_split(W.data(), F.data(), 1, 100, {.sparsity = 10, .sensitive_share = 0.5});
   // 5 outliers: |W| all equal -> indices 0..4; 5 sensitive: the largest F -> 95..99.
   EXPECT_EQ(s.positions, (std::vector<int64_t>{0, 1, 2, 3, 4, 95, 96, 97, 98, 99}));
 }

@@ -24,7 +24,7 @@ struct Data {
 
 TEST(SqueezeLlm, CodebooksAreTheRowsKMeans) {
   Data d;
-  const SparseSplit split = dense_sparse_split(d.W.data(), d.F.data(), d.rows, d.cols, {.sparsity = 0.01});
+  const SparseSplit split = dense_sparse_split(d.W.data(), d.F.data(), d.rows, d.cols, {.sparsity = 1});
   for (bool with_f : {true, false})
     for (bool with_split : {true, false}) {
       const float* F = with_f ? d.F.data() : nullptr;

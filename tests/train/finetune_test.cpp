@@ -67,7 +67,7 @@ struct Fixture {
     calibrate(m, toks, co, stats);
     auto quantize = [&](const std::string& name, QuantOptions o) {
       o.stats_path = stats;
-      o.quantize_lm_head = true;  // lm_head's parameters train too
+      o.lm_head = true;  // lm_head's parameters train too
       const std::string out = (dir / name).string();
       quantize_model(model, o, out);
       quantized[name] = out;
@@ -80,7 +80,7 @@ struct Fixture {
     QuantOptions rtn;
     rtn.method = "rtn";
     rtn.bits = 3;
-    rtn.group = 16;
+    rtn.group_size = 16;
     quantize("rtn3g16", rtn);
     QuantOptions nf4;
     nf4.method = "nf4";

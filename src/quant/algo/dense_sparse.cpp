@@ -66,7 +66,7 @@ std::vector<uint8_t> SparseSplit::mask() const {
 SparseSplit dense_sparse_split(const float* W, const float* F, int64_t rows, int64_t cols,
                                const DenseSparseOptions& opt) {
   SQZ_CHECK(rows >= 0 && cols >= 0, "dense_sparse_split: bad shape [{}, {}]", rows, cols);
-  SQZ_CHECK(opt.sparsity >= 0 && opt.sparsity <= 1, "dense_sparse_split: sparsity {} not in [0, 1]", opt.sparsity);
+  SQZ_CHECK(opt.sparsity >= 0 && opt.sparsity <= 100, "dense_sparse_split: sparsity {}% not in [0, 100]", opt.sparsity);
   SQZ_CHECK(opt.sensitive_share >= 0 && opt.sensitive_share <= 1,
             "dense_sparse_split: sensitive_share {} not in [0, 1]", opt.sensitive_share);
   SQZ_CHECK(cols < (int64_t{1} << 31), "dense_sparse_split: {} columns do not fit int32 CSR indices", cols);
@@ -77,7 +77,7 @@ SparseSplit dense_sparse_split(const float* W, const float* F, int64_t rows, int
   }
   SparseSplit s;
   s.rows = rows, s.cols = cols;
-  const int64_t total = std::llround(opt.sparsity * (double)n);
+  const int64_t total = std::llround(opt.sparsity / 100.0 * (double)n);
   SQZ_CHECK(total < (int64_t{1} << 31), "dense_sparse_split: {} sparse entries do not fit int32 CSR", total);
   s.n_sensitive = F ? std::llround(opt.sensitive_share * (double)total) : 0;
   s.n_outliers = total - s.n_sensitive;

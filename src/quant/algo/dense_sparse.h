@@ -6,7 +6,8 @@
 //   * sensitive: among the remaining entries, the largest sensitivity F (Fisher information), whose
 //     quantization error is costliest.
 //
-// Counts are exact: total = llround(sparsity * numel) (half away from zero);
+// Counts are exact: total = llround(sparsity / 100 * numel) (half away from zero; sparsity is a percent,
+// as on the command line and in the paper);
 // n_sensitive = F ? llround(sensitive_share * total) : 0 (without a sensitivity the whole budget goes to
 // outliers); n_outliers = total - n_sensitive. Selection is a strict total order: larger key first, equal
 // keys broken by the lower flat index r * cols + c, so a percentile threshold shared by many equal values
@@ -19,7 +20,7 @@
 namespace sqz::quant {
 
 struct DenseSparseOptions {
-  double sparsity = 0.0045;                 // fraction of entries kept in S
+  double sparsity = 0.45;                   // percent of the entries kept in S
   double sensitive_share = 0.05 / 0.45;     // fraction of the S budget chosen by sensitivity
 };
 
@@ -39,7 +40,8 @@ struct SparseSplit {
   std::vector<uint8_t> mask() const;  // rows * cols, 1 at S positions
 };
 
-// F may be nullptr (magnitude outliers only). Throws Error on non-finite W or F, or options outside [0, 1].
+// F may be nullptr (magnitude outliers only). Throws Error on non-finite W or F, a sparsity outside
+// [0, 100] or a sensitive_share outside [0, 1].
 SparseSplit dense_sparse_split(const float* W, const float* F, int64_t rows, int64_t cols,
                                const DenseSparseOptions& opt = {});
 

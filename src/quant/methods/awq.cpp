@@ -13,17 +13,12 @@ namespace sqz::quant {
 
 namespace {
 
+// AWQ's search works per group; a group size of 0 or -1 (one group per row elsewhere) gets AWQ's usual 128.
+int64_t awq_group(const QuantOptions& o) { return o.group_size > 0 ? o.group_size : 128; }
+
 class AwqQuantizer : public Quantizer {
  public:
-  explicit AwqQuantizer(const QuantOptions& o) : o_(o) {
-    SQZ_CHECK(o.bits >= 2 && o.bits <= 8, "awq supports 2 to 8 bits, not {}", o.bits);
-  }
-  nlohmann::json config() const override {
-    return {{"quant_method", "awq"}, {"method", "awq"}, {"bits", o_.bits}, {"group_size", group()},
-            {"calib_tokens", o_.calib_tokens}, {"zero_point", true}};
-  }
-  LinearFormat format() const override { return {&kernels::format("group"), kernels::FormatParams{o_.bits, group() > 0 ? group() : 0}}; }
-  std::vector<std::string> needs() const override { return {"inputs"}; }
+  explicit AwqQuantizer(const QuantOptions& o) : o_(o) {}
 
   void quantize_layer(LayerJob& job, std::array<QuantizedTensors, kNumSlots>& out) override {
     auto X = [&](LinearInput in) { return job.X[(size_t)in].data(); };
@@ -62,11 +57,10 @@ class AwqQuantizer : public Quantizer {
   }
 
  private:
-  int64_t group() const { return o_.group > 0 ? o_.group : 128; }
   AwqOptions options() const {
     AwqOptions a;
     a.quant.bits = o_.bits;
-    a.quant.group = group();
+    a.quant.group = awq_group(o_);
     return a;
   }
   QuantOptions o_;
@@ -74,6 +68,17 @@ class AwqQuantizer : public Quantizer {
 
 }  // namespace
 
-std::unique_ptr<Quantizer> make_awq(const QuantOptions& o) { return std::make_unique<AwqQuantizer>(o); }
+const Method kAwq = {
+    .name = "awq",
+    .summary = "AWQ: per-channel scales searched on layer inputs (--calib text) and folded into the norms, then a uniform grid",
+    .format = "group",
+    .needs = [](const QuantOptions&) { return std::vector<std::string>{"inputs"}; },
+    .params = [](const QuantOptions& o) {
+      // -2 and other invalid sizes reach the format's check unchanged, to be refused there.
+      return kernels::FormatParams{o.bits, o.group_size == 0 || o.group_size == -1 ? awq_group(o) : o.group_size};
+    },
+    .check = nullptr,
+    .make = [](const QuantOptions& o) -> std::unique_ptr<Quantizer> { return std::make_unique<AwqQuantizer>(o); },
+};
 
 }  // namespace sqz::quant

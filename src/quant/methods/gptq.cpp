@@ -11,20 +11,12 @@ namespace {
 
 class GptqQuantizer : public Quantizer {
  public:
-  explicit GptqQuantizer(const QuantOptions& o) : o_(o) {
-    SQZ_CHECK(o.bits >= 2 && o.bits <= 8, "gptq supports 2 to 8 bits, not {}", o.bits);
-  }
-  nlohmann::json config() const override {
-    return {{"quant_method", "gptq"}, {"method", "gptq"}, {"bits", o_.bits}, {"group_size", o_.group > 0 ? o_.group : -1},
-            {"act_order", o_.act_order}, {"desc_act", o_.act_order}, {"damp_percent", o_.percdamp}, {"sym", false}};
-  }
-  LinearFormat format() const override { return {&kernels::format("group"), kernels::FormatParams{o_.bits, o_.group > 0 ? o_.group : 0}}; }
-  std::vector<std::string> needs() const override { return {"hessian"}; }
+  explicit GptqQuantizer(const QuantOptions& o) : o_(o) {}
   void quantize_layer(LayerJob& job, std::array<QuantizedTensors, kNumSlots>& out) override {
     for (int s = 0; s < kNumSlots; ++s) {
       const LinearInput in = slot_input(s);
       const TensorView* H = job.stats->hessian(job.layer, in);
-      SQZ_CHECK(H, "{}: no Hessian for layer {} input {} (run `sqz calibrate --stats hessian`)", job.stats->path(),
+      SQZ_CHECK(H, "{}: no Hessian for layer {} input {} (run `sqz calibrate --collect hessian`)", job.stats->path(),
                 job.layer, linear_input_name(in));
       out[s] = run(job.W[s], job.out[s], job.in[s], H->as<float>());
     }
@@ -38,8 +30,8 @@ class GptqQuantizer : public Quantizer {
   QuantizedTensors run(const std::vector<float>& W, int64_t rows, int64_t cols, const float* H) const {
     GptqOptions g;
     g.quant.bits = o_.bits;
-    g.quant.group = o_.group > 0 ? o_.group : cols;
-    g.percdamp = o_.percdamp;
+    g.quant.group = o_.group_size > 0 ? o_.group_size : cols;
+    g.percdamp = o_.damp_percent;
     g.act_order = o_.act_order;
     return store_group(gptq_quantize(W.data(), rows, cols, H, g).q);
   }
@@ -48,6 +40,14 @@ class GptqQuantizer : public Quantizer {
 
 }  // namespace
 
-std::unique_ptr<Quantizer> make_gptq(const QuantOptions& o) { return std::make_unique<GptqQuantizer>(o); }
+const Method kGptq = {
+    .name = "gptq",
+    .summary = "GPTQ: column by column with error compensation through the layer-input Hessian",
+    .format = "group",
+    .needs = [](const QuantOptions&) { return std::vector<std::string>{"hessian"}; },
+    .params = [](const QuantOptions& o) { return kernels::FormatParams{o.bits, stored_group(o.group_size)}; },
+    .check = nullptr,
+    .make = [](const QuantOptions& o) -> std::unique_ptr<Quantizer> { return std::make_unique<GptqQuantizer>(o); },
+};
 
 }  // namespace sqz::quant

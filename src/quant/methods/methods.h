@@ -1,4 +1,4 @@
-// Constructors of the quantization methods, one file each; make_quantizer picks by name.
+// The rows of the method table, one file each (quant/quantizer.h: Method); registry.cpp lists them.
 #pragma once
 #include <memory>
 
@@ -7,14 +7,12 @@
 
 namespace sqz::quant {
 
-std::unique_ptr<Quantizer> make_rtn(const QuantOptions& o);
-std::unique_ptr<Quantizer> make_squeezellm(const QuantOptions& o);
-std::unique_ptr<Quantizer> make_gptq(const QuantOptions& o);
-std::unique_ptr<Quantizer> make_nf4(const QuantOptions& o);
-std::unique_ptr<Quantizer> make_smoothquant(const QuantOptions& o);
-std::unique_ptr<Quantizer> make_awq(const QuantOptions& o);
+extern const Method kRtn, kSqueezeLlm, kGptq, kNf4, kSmoothQuant, kAwq;
 
 // The LinearInput a layer's linear reads (q/k/v: Attn, o: AttnOut, gate/up: Mlp, down: MlpDown).
 LinearInput slot_input(int slot);
+
+// The group size a uniform method stores: the option's, with -1 (one group per row, as stored) read as 0.
+inline int64_t stored_group(int64_t group_size) { return group_size == -1 ? 0 : group_size; }
 
 }  // namespace sqz::quant

@@ -10,15 +10,7 @@ namespace {
 
 class RtnQuantizer : public Quantizer {
  public:
-  explicit RtnQuantizer(const QuantOptions& o) : o_(o) {
-    SQZ_CHECK(o.bits >= 2 && o.bits <= 8, "rtn supports 2 to 8 bits, not {}", o.bits);
-  }
-  nlohmann::json config() const override {
-    return {{"quant_method", "rtn"}, {"method", "rtn"}, {"bits", o_.bits}, {"group_size", o_.group > 0 ? o_.group : -1},
-            {"clip_search", o_.clip_search}, {"lm_head", o_.quantize_lm_head}};
-  }
-  LinearFormat format() const override { return {&kernels::format("group"), kernels::FormatParams{o_.bits, o_.group > 0 ? o_.group : 0}}; }
-  std::vector<std::string> needs() const override { return {}; }
+  explicit RtnQuantizer(const QuantOptions& o) : o_(o) {}
   void quantize_layer(LayerJob& job, std::array<QuantizedTensors, kNumSlots>& out) override {
     for (int s = 0; s < kNumSlots; ++s) out[s] = quantize_matrix(job.weight_name(s), job.W[s], job.out[s], job.in[s], nullptr);
   }
@@ -26,7 +18,7 @@ class RtnQuantizer : public Quantizer {
                                    const TensorView*) override {
     UniformOptions u;
     u.bits = o_.bits;
-    u.group = o_.group > 0 ? o_.group : in;
+    u.group = o_.group_size > 0 ? o_.group_size : in;
     u.clip_search = o_.clip_search;
     return store_group(uniform_quantize(W.data(), out, in, u));
   }
@@ -37,6 +29,14 @@ class RtnQuantizer : public Quantizer {
 
 }  // namespace
 
-std::unique_ptr<Quantizer> make_rtn(const QuantOptions& o) { return std::make_unique<RtnQuantizer>(o); }
+const Method kRtn = {
+    .name = "rtn",
+    .summary = "round to nearest on a min/max grid per row or group, optional clipping search; no calibration",
+    .format = "group",
+    .needs = [](const QuantOptions&) { return std::vector<std::string>{}; },
+    .params = [](const QuantOptions& o) { return kernels::FormatParams{o.bits, stored_group(o.group_size)}; },
+    .check = nullptr,
+    .make = [](const QuantOptions& o) -> std::unique_ptr<Quantizer> { return std::make_unique<RtnQuantizer>(o); },
+};
 
 }  // namespace sqz::quant

@@ -17,26 +17,13 @@ namespace {
 
 class SmoothQuantQuantizer : public Quantizer {
  public:
-  explicit SmoothQuantQuantizer(const QuantOptions& o) : o_(o) {
-    SQZ_CHECK(o.bits == 8, "smoothquant is W8A8 (got --bits {})", o.bits);
-  }
-  nlohmann::json config() const override {
-    return {{"quant_method", "smoothquant"}, {"method", "smoothquant"}, {"bits", 8},
-            {"alpha", o_.alpha},           {"smooth", o_.smooth},       {"act_quant", o_.act_quant}};
-  }
-  LinearFormat format() const override {
-    kernels::FormatParams p;
-    p.bits = 8;
-    SQZ_CHECK(kernels::parse_act_quant(o_.act_quant, p.act), "smoothquant: unknown act_quant \"{}\"", o_.act_quant);
-    return {&kernels::format("w8a8"), p};
-  }
-  std::vector<std::string> needs() const override { return {"act"}; }
+  explicit SmoothQuantQuantizer(const QuantOptions& o) : o_(o) {}
 
   void quantize_layer(LayerJob& job, std::array<QuantizedTensors, kNumSlots>& out) override {
     // Per input: the smoothing scales (ones when not smoothing), applied to the norm and the weights.
     auto smooth = [&](LinearInput in, std::vector<int> slots, std::vector<float>* norm) {
       const TensorView* amax = job.stats->act_absmax(job.layer, in);
-      SQZ_CHECK(amax, "{}: no activation statistics for layer {} input {} (run `sqz calibrate --stats act`)",
+      SQZ_CHECK(amax, "{}: no activation statistics for layer {} input {} (run `sqz calibrate --collect act`)",
                 job.stats->path(), job.layer, linear_input_name(in));
       const int64_t cols = job.in[slots[0]];
       std::vector<float> act = to_f32(*amax);
@@ -80,6 +67,25 @@ class SmoothQuantQuantizer : public Quantizer {
 
 }  // namespace
 
-std::unique_ptr<Quantizer> make_smoothquant(const QuantOptions& o) { return std::make_unique<SmoothQuantQuantizer>(o); }
+const Method kSmoothQuant = {
+    .name = "smoothquant",
+    .summary = "SmoothQuant W8A8: activation outliers migrated into the weights (--stats act), int8 weights and activations",
+    .format = "w8a8",
+    .needs = [](const QuantOptions&) { return std::vector<std::string>{"act"}; },
+    .params = [](const QuantOptions& o) {
+      kernels::FormatParams p;
+      p.bits = o.bits;
+      // act_quant is one of the declared choices by now (validate_quant_options).
+      kernels::parse_act_quant(o.act_quant, p.act);
+      return p;
+    },
+    .check = [](const QuantOptions& o) -> std::string {
+      if (o.lm_head && o.act_quant == "per_tensor_static")
+        return "--lm-head with --act-quant per_tensor_static: the calibration statistics have no activation scale for "
+               "lm_head's input (use per_token or per_tensor_dynamic, or leave lm_head unquantized)";
+      return "";
+    },
+    .make = [](const QuantOptions& o) -> std::unique_ptr<Quantizer> { return std::make_unique<SmoothQuantQuantizer>(o); },
+};
 
 }  // namespace sqz::quant

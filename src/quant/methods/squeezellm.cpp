@@ -12,21 +12,7 @@ namespace {
 
 class SqueezeLlmQuantizer : public Quantizer {
  public:
-  explicit SqueezeLlmQuantizer(const QuantOptions& o) : o_(o) {
-    SQZ_CHECK(o.bits >= 2 && o.bits <= 4, "squeezellm supports 2, 3 or 4 bits, not {}", o.bits);
-  }
-  nlohmann::json config() const override {
-    return {{"quant_method", "squeezellm"}, {"method", "squeezellm"},   {"bits", o_.bits},
-            {"sparsity", o_.sparsity},      {"sensitive_share", o_.sensitive_share}, {"solver", o_.solver},
-            {"sensitivity", o_.sensitivity}, {"error_feedback", o_.error_feedback}, {"lm_head", o_.quantize_lm_head}};
-  }
-  LinearFormat format() const override { return {&kernels::format("lut"), kernels::FormatParams{o_.bits}}; }
-  std::vector<std::string> needs() const override {
-    std::vector<std::string> n;
-    if (o_.sensitivity == "fisher") n.push_back("fisher");
-    if (o_.sensitivity == "hessian-diag" || o_.error_feedback) n.push_back("hessian");
-    return n;
-  }
+  explicit SqueezeLlmQuantizer(const QuantOptions& o) : o_(o) {}
 
   void quantize_layer(LayerJob& job, std::array<QuantizedTensors, kNumSlots>& out) override {
     for (int s = 0; s < kNumSlots; ++s) {
@@ -35,7 +21,7 @@ class SqueezeLlmQuantizer : public Quantizer {
       HessianInverse hinv;
       if (o_.error_feedback) {
         const TensorView& H = require_hessian(job, s);
-        hinv = hessian_inverse(H.as<float>(), job.in[s], o_.percdamp);
+        hinv = hessian_inverse(H.as<float>(), job.in[s], o_.damp_percent);
         U = hinv.U.data();
       }
       out[s] = quantize(job.W[s], F.empty() ? nullptr : F.data(), job.out[s], job.in[s], U);
@@ -56,7 +42,7 @@ class SqueezeLlmQuantizer : public Quantizer {
   QuantizedTensors quantize(const std::vector<float>& W, const float* F, int64_t rows, int64_t cols, const double* U) {
     SparseSplit split;
     const bool sparse = o_.sparsity > 0;
-    if (sparse) split = dense_sparse_split(W.data(), F, rows, cols, {o_.sparsity / 100.0, o_.sensitive_share});
+    if (sparse) split = dense_sparse_split(W.data(), F, rows, cols, {o_.sparsity, o_.sensitive_share});
     SqueezeLlmOptions so;
     so.bits = o_.bits;
     so.method = o_.solver == "lloyd" ? KMeansMethod::Lloyd : KMeansMethod::Exact;
@@ -68,7 +54,7 @@ class SqueezeLlmQuantizer : public Quantizer {
 
   const TensorView& require_hessian(const LayerJob& job, int slot) const {
     const TensorView* H = job.stats ? job.stats->hessian(job.layer, slot_input(slot)) : nullptr;
-    SQZ_CHECK(H, "{}: no Hessian for layer {} input {} (run `sqz calibrate --stats hessian`)",
+    SQZ_CHECK(H, "{}: no Hessian for layer {} input {} (run `sqz calibrate --collect hessian`)",
               job.stats ? job.stats->path() : std::string("statistics"), job.layer, linear_input_name(slot_input(slot)));
     return *H;
   }
@@ -96,6 +82,19 @@ class SqueezeLlmQuantizer : public Quantizer {
 
 }  // namespace
 
-std::unique_ptr<Quantizer> make_squeezellm(const QuantOptions& o) { return std::make_unique<SqueezeLlmQuantizer>(o); }
+const Method kSqueezeLlm = {
+    .name = "squeezellm",
+    .summary = "SqueezeLLM: per-row k-means codebooks weighted by sensitivity (--stats), dense-and-sparse outliers",
+    .format = "lut",
+    .needs = [](const QuantOptions& o) {
+      std::vector<std::string> n;
+      if (o.sensitivity == "fisher") n.push_back("fisher");
+      if (o.sensitivity == "hessian-diag" || o.error_feedback) n.push_back("hessian");
+      return n;
+    },
+    .params = [](const QuantOptions& o) { return kernels::FormatParams{o.bits}; },
+    .check = nullptr,
+    .make = [](const QuantOptions& o) -> std::unique_ptr<Quantizer> { return std::make_unique<SqueezeLlmQuantizer>(o); },
+};
 
 }  // namespace sqz::quant
