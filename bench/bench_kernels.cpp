@@ -5,7 +5,7 @@
 // from DRAM as single-batch decoding does.
 //
 // bytes_per_second counts the bytes of weight data a kernel reads (packed indices + tables / scales /
-// CSR arrays; 2 bytes per weight for fp16), not x or y. Memcpy counts bytes read + bytes written.
+// CSR arrays; GGUF blocks; 2 bytes per weight for fp16), not x or y. Memcpy counts bytes read + bytes written.
 // All kernels run on SQZ_BENCH_THREADS threads (default 2, this machine's cores). At the end a summary
 // table gives, per shape and format, the best time over repetitions, GB/s, the speed-up over the fp16
 // GEMV of the same shape and the share of the memcpy bandwidth.
@@ -33,8 +33,10 @@
 #include "core/threads.h"
 #include "kernels/cpu/dense.h"
 #include "kernels/cpu/formats.h"
+#include "kernels/cpu/gguf_blocks.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/tuning.h"
+#include "kernels/format.h"
 
 #if defined(__x86_64__)
 // GCC 12's headers warn about their own _mm512_undefined_*() placeholders (bug 105593): silenced for them.
@@ -230,7 +232,8 @@ void BM_GemvLut(benchmark::State& st) {
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void lut_gemv_centroid(const LutMatrix& w, const float* x,
                                                                                         float* y) {
   const int64_t words = packed_words_per_row(w.bits, w.cols), K = int64_t{1} << w.bits;
-  parallel_for(w.rows, 8, [&](int64_t r0, int64_t r1) {
+  // The lambda needs the target too (it does not inherit it; a portable build would not compile).
+  parallel_for(w.rows, 8, [&](int64_t r0, int64_t r1) __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) {
     std::vector<uint8_t> idx((size_t)w.cols + 16);
     for (int64_t r = r0; r < r1; ++r) {
       unpack_row(w.bits, w.packed + r * words, w.cols, idx.data());  // scalar unpack: part of the method's cost
@@ -350,6 +353,74 @@ void BM_GemvW8A8(benchmark::State& st) {
   finish(st, "w8a8 (per-token)", rows, cols, n + (size_t)rows * 4);
 }
 
+// ---------------- GGUF block types ----------------
+
+// The GGUF types benchmarked, by index (range 2 of BM_GemvGguf / range 0 of BM_GemmGguf).
+const char* const kGgufTypes[] = {"q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs"};
+
+// Copies of a rows x cols matrix of GGUF type `name`: 16 rows of random weights quantized by the type's
+// encoder, repeated (values do not matter for speed; encoded blocks keep the scales realistic).
+struct GgufData {
+  const Format& f;
+  int64_t rows, cols, rb;
+  size_t nc;
+  std::vector<uint8_t> data;
+  GgufData(const char* name, int64_t rows_, int64_t cols_)
+      : f(format(name)), rows(rows_), cols(cols_), nc(copies_for(rows_, cols_)) {
+    const gguf::BlockType& t = *gguf::find_block_type(name);
+    rb = gguf::row_bytes(t, cols);
+    const int64_t seed_rows = std::min<int64_t>(16, rows);
+    auto w = rotated<float>((size_t)(seed_rows * cols), 1, 13);
+    std::vector<uint8_t> seed((size_t)(seed_rows * rb));
+    for (int64_t r = 0; r < seed_rows; ++r) t.quantize(w.data() + r * cols, seed.data() + r * rb, cols, nullptr);
+    data.resize((size_t)(rows * rb) * nc);
+    for (int64_t r = 0; r < rows * (int64_t)nc; ++r) std::memcpy(data.data() + r * rb, seed.data() + (r % seed_rows) * rb, (size_t)rb);
+  }
+  PackedMatrix at(size_t i) const {
+    PackedMatrix m;
+    m.format = &f;
+    m.rows = rows, m.cols = cols;
+    m.t[0] = data.data() + (i % nc) * (size_t)(rows * rb);
+    m.numel[0] = rows * rb;
+    return m;
+  }
+  size_t bytes() const { return (size_t)(rows * rb); }
+};
+
+// range: rows, cols, type index.
+void BM_GemvGguf(benchmark::State& st) {
+  GgufData d(kGgufTypes[st.range(2)], st.range(0), st.range(1));
+  auto x = activations(d.cols);
+  std::vector<float> y((size_t)d.rows);
+  size_t i = 0;
+  for (auto _ : st) {
+    packed_gemm(d.at(i++), nullptr, x.data(), 1, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  finish(st, d.f.name, d.rows, d.cols, d.bytes());
+}
+
+// packed_gemm at 4096x4096 for n tokens; range: type index, n, 1 = row kernels / 0 = dequantized tiles +
+// sgemm (the batched-path crossover of kernels/cpu/tuning.h).
+void BM_GemmGguf(benchmark::State& st) {
+  GgufData d(kGgufTypes[st.range(0)], 4096, 4096);
+  const int64_t n = st.range(1);
+  const bool row_kernels = st.range(2) != 0;
+  auto X = activations(n * d.cols);
+  std::vector<float> Y((size_t)(n * d.rows));
+  const int64_t saved = kernel_tuning().row_kernel_max_tokens;
+  kernel_tuning().row_kernel_max_tokens = row_kernels ? 1 << 20 : 0;
+  size_t i = 0;
+  for (auto _ : st) {
+    packed_gemm(d.at(i++), nullptr, X.data(), n, Y.data());
+    benchmark::DoNotOptimize(Y.data());
+  }
+  kernel_tuning().row_kernel_max_tokens = saved;
+  const std::string label = std::string(d.f.name) + " gemm n=" + std::to_string(n) + (row_kernels ? " row-kernel" : " sgemm");
+  finish(st, label.c_str(), d.rows, d.cols, d.bytes());
+  st.counters["tokens_per_second"] = benchmark::Counter((double)n, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // ---------------- shapes ----------------
 
 const std::vector<std::pair<int, int>> kShapes = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {768, 256},
@@ -370,6 +441,15 @@ void bit_shapes(benchmark::internal::Benchmark* b) {
 void big_bit_shapes(benchmark::internal::Benchmark* b) {
   for (auto [r, c] : std::vector<std::pair<int, int>>{{4096, 4096}, {4096, 11008}})
     for (int bits : {3, 4}) b->Args({r, c, bits});
+}
+void gguf_shapes(benchmark::internal::Benchmark* b) {
+  for (auto [r, c] : std::vector<std::pair<int, int>>{{4096, 4096}, {11008, 4096}, {4096, 11008}})
+    for (int k = 0; k < (int)std::size(kGgufTypes); ++k) b->Args({r, c, k});
+}
+void gguf_gemm_shapes(benchmark::internal::Benchmark* b) {
+  for (int k = 0; k < (int)std::size(kGgufTypes); ++k)
+    for (int n : {4, 16, 64})
+      for (int rk : {1, 0}) b->Args({k, n, rk});
 }
 void gemm_shapes(benchmark::internal::Benchmark* b) {
   for (int n : {2, 4, 8, 16, 64})
@@ -447,6 +527,8 @@ BENCHMARK(BM_GemvGroup)->Apply(bit_shapes)->Unit(benchmark::kMicrosecond)->UseRe
 BENCHMARK(BM_GemvNf4)->Apply(shapes)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_GemvW8A8)->Apply(shapes)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_GemmLut)->Apply(gemm_shapes)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_GemvGguf)->Apply(gguf_shapes)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_GemmGguf)->Apply(gguf_gemm_shapes)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 int main(int argc, char** argv) {
   // As the sqz CLI does (src/cli/main.cpp): OpenMP threads spin only briefly after a parallel region, so

@@ -49,7 +49,9 @@ struct Table {
       }
     };
     attach(Isa::Avx2, detail::avx2_format_kernels());
+    attach(Isa::Avx2, detail::avx2_gguf_kernels());
     attach(Isa::Avx512, detail::avx512_format_kernels());
+    attach(Isa::Avx512, detail::avx512_gguf_kernels());
   }
 };
 
@@ -196,8 +198,10 @@ constexpr double kSparseEntryCost = 12.0;
 }  // namespace
 
 void csr_add_rows(const CsrMatrix& s, int64_t r0, int64_t r1, float* out) {
-  for (int64_t r = r0; r < r1; ++r)
-    for (int32_t i = s.row_ptr[r]; i < s.row_ptr[r + 1]; ++i) out[(r - r0) * s.cols + s.col_idx[i]] += fp16_to_f32(s.values[i]);
+  for (int64_t r = r0; r < r1; ++r) {
+    float* o = out + (r - r0) * s.cols;
+    detail::for_csr_row(s, r, [&](int32_t c, float v) { o[c] += v; });
+  }
 }
 
 void packed_gemm(const PackedMatrix& m, const CsrMatrix* s, const float* X, int64_t n, float* Y) {

@@ -1,15 +1,8 @@
 // Every kernel against its scalar reference, for each instruction set this CPU supports (set_isa pins
 // one at a time), on random shapes including ragged ones (columns not a multiple of the 16/32-column SIMD
-// steps, one row, odd sizes) and shapes large enough to take the multi-threaded paths.
-//
-// Tolerance: the SIMD kernels add the same fp32 products as the reference in a different order (lane-wise
-// partial sums, several accumulators, FMA), and lut_gemm/group_gemm/nf4_gemm for many tokens go through
-// OpenBLAS sgemm. Reordering an fp32 sum of n terms changes it by at most ~n * 2^-24 * sum |w x| and in
-// practice by ~sqrt(n) * 2^-24 * sum |w x| (random rounding errors); with n <= ~1100 columns here that
-// is ~2e-6 of sum |w x|. So results are compared with a tolerance of 1e-5 * sum_c |w_c x_c| per output,
-// measured relative to that sum rather than to |y| (which can cancel to ~0). A wrong index, table, scale,
-// tail lane or row partition changes an output by a sizeable fraction of sum |w x|, far above this bound.
-// Integer paths (W8A8, activation quantization) and dequantization are compared for exact equality.
+// steps, one row, odd sizes) and shapes large enough to take the multi-threaded paths. Products are
+// compared within the tolerance explained in kernel_test_support.h (1e-5 of sum |w x| per output);
+// integer paths (W8A8, activation quantization) and dequantization are compared for exact equality.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -21,16 +14,17 @@
 #include "core/half.h"
 #include "core/threads.h"
 #include "kernels/cpu/dense.h"
+#include "kernels/cpu/format_views.h"
 #include "kernels/cpu/formats.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/tuning.h"
+#include "kernel_test_support.h"
 
 using namespace sqz;
 using namespace sqz::kernels;
+using namespace sqz::kernels::test;
 
 namespace {
-
-constexpr double kRelTol = 1e-5;
 
 std::vector<uint8_t> random_codes(size_t n, int bits, uint32_t seed) {
   std::mt19937 g(seed);
@@ -60,32 +54,6 @@ std::vector<uint32_t> pack_matrix(int bits, const std::vector<uint8_t>& codes, i
   for (int64_t r = 0; r < rows; ++r) pack_row(bits, codes.data() + r * cols, cols, packed.data() + r * words);
   return packed;
 }
-
-// sum_c |W[r, c] X[t, c]| for each token t and row r (the scale of the tolerance), layout [t * rows + r].
-std::vector<double> abs_products(const std::vector<float>& W, int64_t rows, int64_t cols, const std::vector<float>& X,
-                                 int64_t n) {
-  std::vector<double> s((size_t)(n * rows), 0.0);
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < cols; ++c)
-        s[(size_t)(t * rows + r)] += std::fabs((double)W[(size_t)(r * cols + c)] * X[(size_t)(t * cols + c)]);
-  return s;
-}
-
-void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::vector<double>& scale,
-                  const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  int bad = 0;
-  for (size_t i = 0; i < got.size() && bad < 5; ++i) {
-    const double tol = kRelTol * scale[i] + 1e-30;
-    if (!(std::fabs((double)got[i] - want[i]) <= tol)) {
-      ADD_FAILURE() << what << ": output " << i << " got " << got[i] << " want " << want[i] << " (tol " << tol << ")";
-      ++bad;
-    }
-  }
-}
-
-std::string label(Isa isa, const std::string& rest) { return std::string(isa_name(isa)) + " " + rest; }
 
 // Ragged and regular shapes; the last ones take the multi-threaded path (rows * cols >= 2^17).
 const std::vector<std::pair<int64_t, int64_t>> kShapes = {{1, 1},   {1, 32},  {7, 33},   {5, 64},    {16, 100},
@@ -141,7 +109,7 @@ struct RandomLut {
 // ---------------- ISA selection ----------------
 
 TEST(Isa, SupportedListStartsWithScalarAndPinningWorks) {
-  const auto isas = supported_isas();
+  const auto isas = tested_isas();
   ASSERT_FALSE(isas.empty());
   EXPECT_EQ(isas.front(), Isa::Scalar);
   EXPECT_EQ(isas.back(), detected_isa());
@@ -154,10 +122,28 @@ TEST(Isa, SupportedListStartsWithScalarAndPinningWorks) {
   if (detected_isa() != Isa::Avx512) {
     EXPECT_THROW(set_isa(Isa::Avx512), Error);
   }
-  // Report what this machine tests, so a log shows whether the SIMD paths ran.
-  std::string names;
-  for (Isa isa : isas) names += std::string(isa_name(isa)) + " ";
-  std::printf("kernels tested on: %s(threads: %d)\n", names.c_str(), num_threads());
+  std::printf("kernel tests run on %d threads\n", num_threads());
+}
+
+// Every comparison below with the scalar reference also passes when an ISA silently runs the scalar
+// kernels; this one fails then: the typed entry points (lut_gemv, ...) reach the table's row, whose entry
+// for each ISA carries that ISA's kernels.
+TEST(Isa, TypedEntryPointsRunEachIsasOwnKernels) {
+  const uint32_t packed[16] = {};
+  const uint16_t halves[64] = {};
+  const float absmax[2] = {1, 1};
+  const std::pair<const char*, PackedMatrix> cases[] = {
+      {"lut", detail::packed_of(LutMatrix{4, 1, 32, packed, halves})},
+      {"group", detail::packed_of(GroupMatrix{4, 1, 64, 32, packed, halves, halves, nullptr})},
+      {"nf4", detail::packed_of(Nf4Matrix{1, 64, 64, packed, absmax})},
+  };
+  for (const auto& [name, m] : cases)
+    for (Isa isa : tested_isas()) {
+      const Format& row = format(name);
+      EXPECT_EQ(m.format, &row) << name;
+      EXPECT_EQ(&kernels_for(m, isa), &row.isa[(size_t)isa]) << name << " on " << isa_name(isa);
+      EXPECT_NE(row.isa[(size_t)isa].rows, nullptr) << name << " has no " << isa_name(isa) << " row kernel";
+    }
 }
 
 // ---------------- packing ----------------
@@ -224,7 +210,7 @@ TEST(Lut, DequantRowsEqualsUnpackPlusLutOnEveryIsa) {
     for (auto [rows, cols] : kShapes) {
       RandomLut L(bits, rows, cols, (uint32_t)(rows * 31 + cols + bits));
       const auto want = L.dense(nullptr);
-      for (Isa isa : supported_isas()) {
+      for (Isa isa : tested_isas()) {
         IsaScope pin(isa);
         std::vector<float> got((size_t)(rows * cols), -1.f);
         lut_dequant_rows(L.m, 0, rows, got.data());
@@ -259,7 +245,7 @@ TEST(Lut, GemvEveryIsaMatchesReferenceWithAndWithoutSparse) {
         const auto scale = abs_products(L.dense(s), rows, cols, x, 1);
         std::vector<float> want((size_t)rows);
         lut_gemv_ref(L.m, s, x.data(), want.data());
-        for (Isa isa : supported_isas()) {
+        for (Isa isa : tested_isas()) {
           IsaScope pin(isa);
           std::vector<float> got((size_t)rows, NAN);
           lut_gemv(L.m, s, x.data(), got.data());
@@ -270,24 +256,6 @@ TEST(Lut, GemvEveryIsaMatchesReferenceWithAndWithoutSparse) {
       }
     }
 }
-
-// Both batched paths, whatever the active ISA's default crossover: the row kernels for every n, and
-// dequantized tiles + sgemm for every n > 1.
-struct BatchedPath {
-  const char* name;
-  int64_t row_kernel_max_tokens;
-};
-constexpr BatchedPath kBatchedPaths[] = {{"row kernels", INT64_MAX}, {"tiles+sgemm", 1}};
-class BatchedPathScope {
- public:
-  explicit BatchedPathScope(const BatchedPath& p) : saved_(kernel_tuning().row_kernel_max_tokens) {
-    kernel_tuning().row_kernel_max_tokens = p.row_kernel_max_tokens;
-  }
-  ~BatchedPathScope() { kernel_tuning().row_kernel_max_tokens = saved_; }
-
- private:
-  int64_t saved_;
-};
 
 TEST(Lut, GemmEveryIsaAndBatchSizeMatchesPerTokenReference) {
   // Each n through both batched paths: the multi-token row kernels (1-4 tokens per pass) and dequantized
@@ -307,7 +275,7 @@ TEST(Lut, GemmEveryIsaAndBatchSizeMatchesPerTokenReference) {
         std::vector<float> Xbuf((size_t)(n * cols) + 16);
         float* Xa = Xbuf.data() + (16 - reinterpret_cast<uintptr_t>(Xbuf.data()) / 4 % 16) % 16;
         std::copy(X.begin(), X.end(), Xa);
-        for (Isa isa : supported_isas())
+        for (Isa isa : tested_isas())
           for (const BatchedPath& path : kBatchedPaths) {
             IsaScope pin(isa);
             BatchedPathScope use(path);
@@ -389,7 +357,7 @@ TEST(Group, DequantEqualsFormulaOnEveryIsa) {
   for (const auto& gc : kGroupCases) {
     RandomGroup G(gc.bits, gc.rows, gc.cols, gc.group, gc.act_order, (uint32_t)(gc.cols + gc.group));
     const auto want = G.dense();
-    for (Isa isa : supported_isas()) {
+    for (Isa isa : tested_isas()) {
       IsaScope pin(isa);
       std::vector<float> got(want.size(), -1.f);
       group_dequant_rows(G.m, 0, gc.rows, got.data());
@@ -417,7 +385,7 @@ TEST(Group, GemvAndGemmEveryIsaMatchReference) {
       const std::string what = "group bits " + std::to_string(gc.bits) + " group " + std::to_string(gc.group) + " " +
                                std::to_string(gc.rows) + "x" + std::to_string(gc.cols) + (gc.act_order ? " g_idx" : "") +
                                " n " + std::to_string(n);
-      for (Isa isa : supported_isas())
+      for (Isa isa : tested_isas())
         for (const BatchedPath& path : kBatchedPaths) {
           IsaScope pin(isa);
           BatchedPathScope use(path);
@@ -459,7 +427,7 @@ TEST(Nf4, DequantGemvGemmEveryIsaMatchReference) {
     std::vector<float> W((size_t)(rows * cols));
     for (int64_t i = 0; i < rows * cols; ++i) W[(size_t)i] = kNf4Codebook[codes[(size_t)i]] * absmax[(size_t)(i / cs.block)];
     const std::string what = "nf4 " + std::to_string(rows) + "x" + std::to_string(cols) + " block " + std::to_string(cs.block);
-    for (Isa isa : supported_isas()) {
+    for (Isa isa : tested_isas()) {
       IsaScope pin(isa);
       std::vector<float> got(W.size(), -1.f);
       nf4_dequant_rows(m, 0, rows, got.data());
@@ -475,7 +443,7 @@ TEST(Nf4, DequantGemvGemmEveryIsaMatchReference) {
       const auto scale = abs_products(W, rows, cols, X, n);
       std::vector<float> want((size_t)(n * rows));
       for (int64_t t = 0; t < n; ++t) nf4_gemv_ref(m, X.data() + t * cols, want.data() + t * rows);
-      for (Isa isa : supported_isas())
+      for (Isa isa : tested_isas())
         for (const BatchedPath& path : kBatchedPaths) {
           IsaScope pin(isa);
           BatchedPathScope use(path);
@@ -508,7 +476,7 @@ TEST(W8A8, QuantizedActivationsIdenticalOnEveryIsa) {
           const float v = std::clamp(std::nearbyint(X[(size_t)(t * cols + c)] / want_s[(size_t)t] * 1.0f), -127.f, 127.f);
           EXPECT_LE(std::fabs(v - want[(size_t)(t * cols + c)]), 1.f);  // x/s vs x*(1/s) may differ by one step
         }
-      for (Isa isa : supported_isas()) {
+      for (Isa isa : tested_isas()) {
         IsaScope pin(isa);
         std::vector<int8_t> got((size_t)(n * cols));
         std::vector<float> got_s((size_t)n);
@@ -545,7 +513,7 @@ TEST(W8A8, EveryIsaEqualsExactIntegerArithmetic) {
         std::vector<float> ref((size_t)(n * rows));
         w8a8_gemm_ref(m, xq.data(), xs.data(), n, ref.data());
         EXPECT_EQ(ref, want);
-        for (Isa isa : supported_isas()) {
+        for (Isa isa : tested_isas()) {
           IsaScope pin(isa);
           std::vector<float> got((size_t)(n * rows), NAN), got_q((size_t)(n * rows), NAN);
           w8a8_gemm(m, X.data(), n, mode, 0.02f, got.data());
@@ -572,7 +540,7 @@ TEST(Dense, F16AndBf16GemvEveryIsaMatchReference) {
       const auto scale = abs_products(W, rows, cols, x, 1);
       std::vector<float> want((size_t)rows);
       (bf ? gemv_bf16_ref : gemv_f16_ref)(w.data(), rows, cols, x.data(), want.data());
-      for (Isa isa : supported_isas()) {
+      for (Isa isa : tested_isas()) {
         IsaScope pin(isa);
         std::vector<float> got((size_t)rows, NAN);
         (bf ? gemv_bf16 : gemv_f16)(w.data(), rows, cols, x.data(), got.data());
@@ -604,7 +572,7 @@ TEST(Dense, F16AndBf16MultiTokenRowKernelsMatchReference) {
         std::vector<float> want((size_t)(n * rows));
         for (int64_t t = 0; t < n; ++t)
           (bf ? gemv_bf16_ref : gemv_f16_ref)(w.data(), rows, cols, X.data() + t * cols, want.data() + t * rows);
-        for (Isa isa : supported_isas()) {
+        for (Isa isa : tested_isas()) {
           IsaScope pin(isa);
           std::vector<float> got((size_t)(n * rows), NAN);
           const bool ran = (bf ? gemm_bf16_rows : gemm_f16_rows)(w.data(), rows, cols, X.data(), n, got.data());
@@ -626,7 +594,7 @@ TEST(Dense, ConversionsAreExactForSpecialValues) {
                              0x1234, 0x8001, 0xc000, 0x4000, 0x5bff, 0x0200};
   std::vector<float> want(h.size());
   for (size_t i = 0; i < h.size(); ++i) want[i] = fp16_to_f32(h[i]);
-  for (Isa isa : supported_isas()) {
+  for (Isa isa : tested_isas()) {
     IsaScope pin(isa);
     std::vector<float> got(h.size());
     convert_f16_to_f32(h.data(), got.data(), (int64_t)h.size());

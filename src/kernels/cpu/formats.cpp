@@ -507,9 +507,12 @@ bool parse_act_quant(std::string_view name, ActQuant& out) {
 
 namespace detail {
 
+// The typed views run through the table's rows (format()), which carry the ISA files' kernels; the rows
+// built above have only the scalar reference ones.
 PackedMatrix packed_of(const LutMatrix& w) {
   PackedMatrix m;
-  m.format = &lut_format();
+  static const Format& row = format("lut");
+  m.format = &row;
   m.p.bits = w.bits;
   m.rows = w.rows, m.cols = w.cols;
   m.t[kLutQweight] = w.packed, m.t[kLutTable] = w.lut;
@@ -517,7 +520,8 @@ PackedMatrix packed_of(const LutMatrix& w) {
 }
 PackedMatrix packed_of(const GroupMatrix& w) {
   PackedMatrix m;
-  m.format = &group_format();
+  static const Format& row = format("group");
+  m.format = &row;
   m.p.bits = w.bits;
   m.p.group = w.group >= w.cols ? 0 : w.group;
   m.rows = w.rows, m.cols = w.cols;
@@ -526,7 +530,8 @@ PackedMatrix packed_of(const GroupMatrix& w) {
 }
 PackedMatrix packed_of(const Nf4Matrix& w) {
   PackedMatrix m;
-  m.format = &nf4_format();
+  static const Format& row = format("nf4");
+  m.format = &row;
   m.p.bits = 4;
   m.p.group = w.block;
   m.rows = w.rows, m.cols = w.cols;

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/half.h"
 #include "kernels/cpu/gguf_iq_grids.h"
+#include "kernels/cpu/gguf_scales.h"
 
 namespace sqz::kernels::gguf {
 
@@ -23,8 +24,6 @@ namespace {
 constexpr int kSuper = 256;          // weights per k-quant / IQ super-block (ggml's QK_K)
 constexpr float kGroupEps = 1e-15f;  // a group whose max |x| is below this is encoded as all zero
 
-// IQ4_NL/IQ4_XS code values (the format's 16-entry non-uniform grid).
-constexpr int8_t kIq4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 constexpr float kIq1Delta = 0.125f;  // IQ1_S/IQ1_M grid shift
 
 float half_at(const uint8_t* p) {
@@ -69,13 +68,7 @@ void pack_two_bits(const uint8_t* L, uint8_t* qs) {
   for (int w = 0; w < kSuper; ++w) qs[32 * (w / 128) + w % 32] |= (uint8_t)(L[w] << (2 * ((w % 128) / 32)));
 }
 
-// Q3_K's sixteen 6-bit scales in 12 bytes: low nibbles of scale j in byte j % 8 (j < 8: low half,
-// else high half), the two high bits in byte 8 + j % 4 at bit 2 * (j / 4). Stored with +32 offset.
-int q3k_scale(const uint8_t* s, int j) {
-  const int lo = j < 8 ? s[j] & 0xF : s[j - 8] >> 4;
-  const int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
-  return (lo | (hi << 4)) - 32;
-}
+// Q3_K's scales: the layout of q3k_scale (gguf_scales.h).
 void q3k_put_scale(uint8_t* s, int j, int biased /* 0..63 */) {
   if (j < 8)
     s[j] = (uint8_t)(biased & 0xF);
@@ -84,18 +77,6 @@ void q3k_put_scale(uint8_t* s, int j, int biased /* 0..63 */) {
   s[8 + j % 4] |= (uint8_t)((biased >> 4) << (2 * (j / 4)));
 }
 
-// Q4_K/Q5_K's eight 6-bit (scale, min) pairs in 12 bytes: pairs 0-3 in the low 6 bits of bytes 0-3
-// (scale) and 4-7 (min); pairs 4-7 keep their low nibbles in bytes 8-11 (scale low, min high) and their
-// two high bits in the top bits of bytes 0-3 (scale) and 4-7 (min).
-void k4_scale_min(const uint8_t* s, int j, int& sc, int& m) {
-  if (j < 4) {
-    sc = s[j] & 63;
-    m = s[j + 4] & 63;
-  } else {
-    sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-    m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
-}
 // Writes all 12 bytes from 8 scales and 8 mins (each expected in 0..63; larger values are packed as
 // ggml packs them, bits beyond 6 spilling into the neighbours, so a bad encoder stays bit-compatible).
 void k4_put_scales(uint8_t* s, const uint8_t* ls, const uint8_t* lm) {
@@ -537,11 +518,9 @@ void dequant_iq4_nl(const uint8_t* b, float* out, int64_t n) {
 void dequant_iq4_xs(const uint8_t* b, float* out, int64_t n) {
   for (int64_t i = 0, nb = blocks_of(n, kSuper, "iq4_xs"); i < nb; ++i, b += 136, out += kSuper) {
     const float d = half_at(b);
-    const uint16_t sh = u16_at(b + 2);
-    const uint8_t *sl = b + 4, *qs = b + 8;
+    const uint8_t* qs = b + 8;
     for (int ib = 0; ib < 8; ++ib) {
-      const int ls = ((sl[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((sh >> (2 * ib)) & 3) << 4);
-      const float dl = d * (float)(ls - 32);
+      const float dl = d * (float)iq4xs_scale(b, ib);
       for (int j = 0; j < 16; ++j) {
         out[32 * ib + j] = dl * (float)kIq4Values[qs[16 * ib + j] & 0xF];
         out[32 * ib + 16 + j] = dl * (float)kIq4Values[qs[16 * ib + j] >> 4];

@@ -44,6 +44,9 @@ struct NamedFormatKernels {
 };
 std::span<const NamedFormatKernels> avx2_format_kernels();
 std::span<const NamedFormatKernels> avx512_format_kernels();
+// The GGUF block types' kernels (gguf_avx2.cpp, gguf_avx512.cpp).
+std::span<const NamedFormatKernels> avx2_gguf_kernels();
+std::span<const NamedFormatKernels> avx512_gguf_kernels();
 
 const RowOps& scalar_ops();
 const RowOps& avx2_ops();

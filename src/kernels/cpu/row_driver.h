@@ -54,10 +54,18 @@ void parallel_row_ranges(int64_t rows, int64_t work, double row_cost, const int3
 
 namespace detail {
 
+// fn(column, value) for each entry of the sparse row r of s, in order: the one scalar walk of a CSR row
+// (the reference dot below; csr_add_rows in format.cpp). The SIMD kernels keep their own (sparse_row.h:
+// four independent FMA chains, F16C conversions, internal linkage).
+template <typename Fn>
+inline void for_csr_row(const CsrMatrix& s, int64_t r, Fn&& fn) {
+  for (int32_t i = s.row_ptr[r]; i < s.row_ptr[r + 1]; ++i) fn(s.col_idx[i], fp16_to_f32(s.values[i]));
+}
+
 // The sparse row r of s dotted with x, left to right in fp32 (the reference every CSR kernel matches).
 inline float csr_row_dot(const CsrMatrix& s, int64_t r, const float* x) {
   float acc = 0.f;
-  for (int32_t i = s.row_ptr[r]; i < s.row_ptr[r + 1]; ++i) acc += fp16_to_f32(s.values[i]) * x[s.col_idx[i]];
+  for_csr_row(s, r, [&](int32_t c, float v) { acc += v * x[c]; });
   return acc;
 }
 

@@ -15,6 +15,10 @@ namespace {
 // out[t] += sparse row r . X[t]. Scalar loads of x: a row holds ~0.5 % of its columns (most 16-lane steps
 // would be mostly masked), and scalar loads beat vgatherdps on Zen 5 (bench_kernels, 0.45 % CSR at the 7B
 // shapes: roughly +10-14 % on the LUT GEMV with AVX-512 gathers, +7-12 % this way, in noisy A/B runs).
+// Not the scalar reference walk (row_driver.h, for_csr_row / csr_row_dot) on purpose: that one is one
+// dependent chain of adds per token, which the FMA latency bounds; this one keeps four chains per token
+// and converts four fp16 values with one F16C instruction. Its sums differ from the reference's only in
+// their order (within the kernel tests' tolerance).
 template <int N>
 inline void sparse_row(const CsrMatrix& s, int64_t r, const float* X, int64_t ldx, float* out) {
   const int32_t b = s.row_ptr[r], e = s.row_ptr[r + 1];
