@@ -9,7 +9,7 @@
 #include <numeric>
 
 #include "core/error.h"
-#include "test_util.h"
+#include "quant_test_util.h"
 
 namespace sqz::quant {
 namespace {
