@@ -12,7 +12,7 @@
 
 #include "calib/stats.h"
 #include "core/error.h"
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "core/progress.h"
 #include "io/safetensors.h"
 #include "model/backward.h"

@@ -1,5 +1,5 @@
 #include "cli/common.h"
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "eval/compare.h"
 
 namespace sqz::cli {

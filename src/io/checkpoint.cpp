@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "core/threads.h"
 
 namespace sqz {

@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "core/half.h"
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "io/gguf.h"
 #include "kernels/format.h"
 #include "io/safetensors.h"

@@ -12,7 +12,7 @@
 #include "calib/calibrate.h"
 #include "calib/stats.h"
 #include "core/error.h"
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "core/progress.h"
 #include "io/checkpoint.h"
 #include "kernels/cpu/formats.h"

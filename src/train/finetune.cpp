@@ -13,7 +13,7 @@
 #include "calib/calibrate.h"
 #include "core/error.h"
 #include "core/half.h"
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "core/progress.h"
 #include "io/safetensors.h"
 #include "kernels/cpu/formats.h"

@@ -12,7 +12,7 @@
 #include <random>
 
 #include "core/error.h"
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "core/progress.h"
 #include "io/config.h"
 #include "io/safetensors.h"

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "core/progress.h"
 #include "eval/compare.h"
 #include "io/tiny_model.h"

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <limits>
 
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "io/tiny_model.h"
 #include "io_test_util.h"
 

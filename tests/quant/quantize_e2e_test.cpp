@@ -9,7 +9,6 @@
 
 #include "calib/calibrate.h"
 #include "core/error.h"
-#include "core/mmap.h"
 #include "io/checkpoint.h"
 #include "io/tiny_model.h"
 #include "kernels/cpu/formats.h"

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "io/checkpoint.h"
 #include "tok_test_util.h"
 #include "tokenizer/tokenizer.h"
