@@ -56,17 +56,18 @@ Distinct make_distinct(const float* x, const float* w, int64_t n) {
 
 // Fewer distinct values than centroids: the values themselves, padded by repeating the largest (or zeros
 // when there are no values at all).
-Codebook trivial_codebook(const Distinct& d, int k) {
+double objective_used(const std::vector<float>& c, const float* x, const float* w, int64_t n, bool unit) {
+  return kmeans1d_objective(c.data(), (int)c.size(), x, unit ? nullptr : w, n);
+}
+
+// No more distinct values than centroids: each value is a centroid (the rest repeat the largest).
+Codebook trivial_codebook(const Distinct& d, int k, const float* x, const float* w, int64_t n) {
   Codebook cb;
   cb.centroids = d.v;
   const float pad = d.v.empty() ? 0.0f : d.v.back();
   cb.centroids.resize(k, pad);
-  cb.objective = 0;
+  cb.objective = objective_used(cb.centroids, x, w, n, d.unit);
   return cb;
-}
-
-double objective_used(const std::vector<float>& c, const float* x, const float* w, int64_t n, bool unit) {
-  return kmeans1d_objective(c.data(), (int)c.size(), x, unit ? nullptr : w, n);
 }
 
 struct Dp {
@@ -138,11 +139,7 @@ Codebook kmeans1d_exact(const float* x, const float* w, int64_t n, int k) {
   check_args(x, w, n, k, "kmeans1d_exact");
   const Distinct d = make_distinct(x, w, n);
   const int64_t m = (int64_t)d.v.size();
-  if (m <= k) {
-    Codebook cb = trivial_codebook(d, k);
-    cb.objective = objective_used(cb.centroids, x, w, n, d.unit);
-    return cb;
-  }
+  if (m <= k) return trivial_codebook(d, k, x, w, n);
   // Centre on the weighted mean so the segment variances are not differences of large squares.
   double sw = 0, swx = 0;
   for (int64_t i = 0; i < m; ++i) sw += d.w[i], swx += d.w[i] * d.v[i];
@@ -204,11 +201,7 @@ Codebook kmeans1d_lloyd(const float* x, const float* w, int64_t n, int k, uint64
   check_args(x, w, n, k, "kmeans1d_lloyd");
   const Distinct d = make_distinct(x, w, n);
   const int64_t m = (int64_t)d.v.size();
-  if (m <= k) {
-    Codebook cb = trivial_codebook(d, k);
-    cb.objective = objective_used(cb.centroids, x, w, n, d.unit);
-    return cb;
-  }
+  if (m <= k) return trivial_codebook(d, k, x, w, n);
   std::mt19937_64 rng(seed);
   auto uniform01 = [&] { return (double)(rng() >> 11) * 0x1.0p-53; };
   // Draws an index with probability p[i] / sum(p) (p >= 0, sum > 0); zero-probability entries never win.
