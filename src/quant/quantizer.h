@@ -12,6 +12,7 @@
 
 #include "core/tensor.h"
 #include "io/config.h"
+#include "io/tensor_names.h"
 #include "model/quantized_linear.h"
 
 namespace sqz {
@@ -46,22 +47,18 @@ struct QuantOptions {
 // The stored form of one quantized linear: suffix (".qweight", ".lut", ...) -> tensor.
 using QuantizedTensors = std::vector<std::pair<std::string, OwnedTensor>>;
 
-// Linear indices within a layer, in layer_linear_names() order.
-enum LinearSlot { kQ = 0, kK, kV, kO, kGate, kUp, kDown, kNumSlots };
-const char* slot_name(int slot);  // "self_attn.q_proj", ...
-
 struct LayerJob {
   int layer = 0;
   const ModelConfig* cfg = nullptr;
-  std::array<std::vector<float>, kNumSlots> W;  // fp32 [out, in]; a method may rescale them (AWQ, SmoothQuant)
+  std::array<std::vector<float>, kNumSlots> W;  // by LinearSlot, fp32 [out, in]; AWQ and SmoothQuant rescale them
   std::array<int64_t, kNumSlots> out{}, in{};
   std::vector<float>* attn_norm = nullptr;  // may be rescaled by smoothing methods
   std::vector<float>* ffn_norm = nullptr;
   const CalibStats* stats = nullptr;
   // Calibration inputs of this layer for each LinearInput (row-major [rows, dim]), when the method asked
   // for "inputs".
-  std::array<std::vector<float>, 4> X;
-  std::array<int64_t, 4> x_rows{};
+  std::array<std::vector<float>, kNumLinearInputs> X;
+  std::array<int64_t, kNumLinearInputs> x_rows{};
   std::string weight_name(int slot) const;  // "model.layers.{i}.{slot}.weight"
 };
 

@@ -43,7 +43,7 @@ struct QuantLinearParams {
   Kind kind = Kind::Lut;
   std::string base;  // e.g. "model.layers.3.mlp.down_proj" or "lm_head"
   int layer = -1;    // -1: lm_head
-  int slot = 0;      // q k v o gate up down (LayerWeights::linears() order)
+  int slot = 0;      // its LinearSlot (io/tensor_names.h); 0 for lm_head
   int64_t out = 0, in = 0;
   int bits = 0;
   std::vector<uint8_t> idx;  // [out, in] codes, unpacked from .qweight

@@ -10,8 +10,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "io/tiny_model.h"
-#include "model/tiny.h"
+#include "support/tiny_checkpoint.h"
+#include "support/tiny_model.h"
 
 namespace fs = std::filesystem;
 using namespace sqz;

@@ -133,8 +133,8 @@ TEST(Pretrain, EmbeddingGradientMatchesFiniteDifferences) {
     DenseWeights<double>::Layer l;
     l.attn_norm = conv(L.attn_norm);
     l.ffn_norm = conv(L.ffn_norm);
-    for (int s = 0; s < 7; ++s) l.W[s] = conv(L.W[s]);
-    for (int s = 0; s < 7; ++s)
+    for (int s = 0; s < kNumSlots; ++s) l.W[s] = conv(L.W[s]);
+    for (int s = 0; s < kNumSlots; ++s)
       for (auto& x : l.W[s]) x *= 20;  // larger than the 0.02 init, so the loss depends visibly on them
     w.layers.push_back(l);
   }

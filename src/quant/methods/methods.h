@@ -14,7 +14,4 @@ std::unique_ptr<Quantizer> make_nf4(const QuantOptions& o);
 std::unique_ptr<Quantizer> make_smoothquant(const QuantOptions& o);
 std::unique_ptr<Quantizer> make_awq(const QuantOptions& o);
 
-// The LinearInput a layer's linear reads (q/k/v: Attn, o: AttnOut, gate/up: Mlp, down: MlpDown).
-LinearInput slot_input(int slot);
-
 }  // namespace sqz::quant

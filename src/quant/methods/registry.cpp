@@ -3,20 +3,6 @@
 
 namespace sqz {
 
-namespace quant {
-LinearInput slot_input(int slot) {
-  switch (slot) {
-    case kQ:
-    case kK:
-    case kV: return LinearInput::Attn;
-    case kO: return LinearInput::AttnOut;
-    case kGate:
-    case kUp: return LinearInput::Mlp;
-    default: return LinearInput::MlpDown;
-  }
-}
-}  // namespace quant
-
 std::unique_ptr<Quantizer> make_quantizer(const QuantOptions& o) {
   if (o.method == "squeezellm") return quant::make_squeezellm(o);
   if (o.method == "rtn") return quant::make_rtn(o);
