@@ -20,17 +20,8 @@
 namespace sqz {
 
 ModelConfig tiny_config() {
-  ModelConfig c;
-  c.dim = 32;
-  c.hidden_dim = 48;
-  c.n_layers = 2;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.head_dim = 8;
-  c.vocab_size = 64;
-  c.max_seq_len = 64;
-  c.norm_eps = 1e-5f;
-  return c;
+  return {.dim = 32, .hidden_dim = 48, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .head_dim = 8, .vocab_size = 64,
+          .max_seq_len = 64, .norm_eps = 1e-5f};
 }
 
 std::vector<TinyTensor> tiny_model_weights(const ModelConfig& c, uint64_t seed) {

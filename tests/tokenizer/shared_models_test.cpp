@@ -10,7 +10,7 @@
 
 #include "core/file_io.h"
 #include "io/checkpoint.h"
-#include "tok_test_util.h"
+#include "tokenizer_test_util.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
 

@@ -116,14 +116,8 @@ TEST(Pretrain, IsDeterministic) {
 }
 
 TEST(Pretrain, EmbeddingGradientMatchesFiniteDifferences) {
-  ModelConfig c;
-  c.dim = 8;
-  c.hidden_dim = 16;
-  c.n_layers = 1;
-  c.n_heads = 2;
-  c.n_kv_heads = 2;
-  c.head_dim = 4;
-  c.vocab_size = 11;
+  const ModelConfig c{.dim = 8, .hidden_dim = 16, .n_layers = 1, .n_heads = 2, .n_kv_heads = 2, .head_dim = 4,
+                      .vocab_size = 11};
   const DenseWeights<float> wf = train::init_weights(c, 3);
   DenseWeights<double> w;
   auto conv = [](const std::vector<float>& f) { return std::vector<double>(f.begin(), f.end()); };
