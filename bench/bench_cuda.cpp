@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "core/mmap.h"
 #include "cuda_test_util.h"
 #include "eval/perplexity.h"

@@ -12,7 +12,7 @@
 
 #include "calib/stats.h"
 #include "core/error.h"
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "core/progress.h"
 #include "io/safetensors.h"
 #include "model/backward.h"
@@ -110,24 +110,11 @@ CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, c
   // The output is laid out before the first window (every shape follows from the model) and mapped, so
   // the Fisher accumulates straight into the file and no whole-model statistic needs to be resident (see
   // FisherAccumulator). Tensor order, names and metadata are those SafetensorsWriter used to produce.
-  auto input_dim = [&](int k) -> int64_t {
-    switch ((LinearInput)k) {
-      case LinearInput::Attn: return c.dim;
-      case LinearInput::AttnOut: return c.q_dim();
-      case LinearInput::Mlp: return c.dim;
-      case LinearInput::MlpDown: return c.hidden_dim;
-    }
-    return 0;
-  };
+  auto input_dim = [&](int k) { return linear_input_dim(c, (LinearInput)k); };
   std::vector<SafetensorsMappedWriter::Spec> specs;
   if (want_fisher) {
-    for (int l = 0; l < c.n_layers; ++l) {
-      const auto lins = model.layers()[(size_t)l].linears();
-      const auto names = layer_linear_names(l);
-      for (int s = 0; s < 7; ++s)
-        specs.push_back({names[(size_t)s] + ".weight", DType::F32,
-                         {lins[(size_t)s]->out_features(), lins[(size_t)s]->in_features()}});
-    }
+    for (int l = 0; l < c.n_layers; ++l)
+      for (int s = 0; s < kNumSlots; ++s) specs.push_back({linear_name(l, s) + ".weight", DType::F32, linear_shape(c, s)});
     if (!c.tied_embeddings) specs.push_back({"lm_head.weight", DType::F32, {c.vocab_size, c.dim}});
   }
   for (int l = 0; l < c.n_layers; ++l)
@@ -202,7 +189,7 @@ CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, c
   // same order, as accumulating a whole-model Gradients: results are bit-identical to that.
   struct FisherAccumulator final : GradientSink<float> {
     SafetensorsMappedWriter* out = nullptr;
-    std::vector<std::array<float*, 7>> layer_fisher;
+    std::vector<std::array<float*, kNumSlots>> layer_fisher;
     float* lm_head_fisher = nullptr;  // null when tied (the head is the embedding, not a linear weight)
     void add_squares(float* f, const std::vector<float>& g) {
       for (size_t k = 0; k < g.size(); ++k) f[k] += g[k] * g[k];
@@ -212,7 +199,7 @@ CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, c
       if (lm_head_fisher) add_squares(lm_head_fisher, lm_head);
     }
     void layer(int l, const Gradients<float>::Layer& g) override {
-      for (int s = 0; s < 7; ++s) add_squares(layer_fisher[(size_t)l][(size_t)s], g.W[s]);
+      for (int s = 0; s < kNumSlots; ++s) add_squares(layer_fisher[(size_t)l][(size_t)s], g.W[s]);
     }
   } fisher;
   std::unique_ptr<DenseWeights<float>> dw;
@@ -220,10 +207,8 @@ CalibReport calibrate(const LlamaModel& model, const std::vector<int>& tokens, c
     dw = std::make_unique<DenseWeights<float>>(DenseWeights<float>::from_model(model));
     fisher.out = &out;
     fisher.layer_fisher.resize((size_t)c.n_layers);
-    for (int l = 0; l < c.n_layers; ++l) {
-      const auto names = layer_linear_names(l);
-      for (int s = 0; s < 7; ++s) fisher.layer_fisher[(size_t)l][(size_t)s] = out.f32(names[(size_t)s] + ".weight");
-    }
+    for (int l = 0; l < c.n_layers; ++l)
+      for (int s = 0; s < kNumSlots; ++s) fisher.layer_fisher[(size_t)l][(size_t)s] = out.f32(linear_name(l, s) + ".weight");
     if (!c.tied_embeddings) fisher.lm_head_fisher = out.f32("lm_head.weight");
   }
 

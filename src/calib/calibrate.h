@@ -33,12 +33,7 @@ struct CalibOptions {
   template <class V>
   static void declare(V&& v) {
     using C = CalibOptions;
-    v(&C::data, {.name = "calib",
-                 .help = "Calibration text files (.txt, or .jsonl with a \"text\" field)",
-                 .aliases = "data",
-                 .recorded = false,
-                 .files = true,
-                 .required = true});
+    v(&C::data, text_files_option("calib", "Calibration text files (.txt, or .jsonl with a \"text\" field)", "data"));
     v(&C::nsamples, {.name = "nsamples", .help = "Windows drawn from the text", .min = 1});
     v(&C::ctx, {.name = "calib-ctx", .help = "Tokens per window", .aliases = "ctx", .min = 2});
     v(&C::seed, {.name = "seed", .help = "Seed of the window sampler"});

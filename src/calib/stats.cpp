@@ -33,8 +33,8 @@ const TensorView* CalibStats::act_absmean(int layer, LinearInput which) const {
 void CalibStats::validate_fisher(const Checkpoint& ck) const {
   const ModelConfig& c = ck.config;
   for (int l = 0; l < c.n_layers; ++l)
-    for (const std::string& base : layer_linear_names(l)) {
-      const std::string name = base + ".weight";
+    for (int s = 0; s < kNumSlots; ++s) {
+      const std::string name = linear_name(l, s) + ".weight";
       const TensorView* w = ck.find(name);
       const TensorView* f = file_.find(name);
       SQZ_CHECK(f, "{}: no Fisher tensor {} (the statistics must cover every linear weight of {})", path(), name, ck.path);

@@ -1,5 +1,6 @@
 #include "cli/common.h"
 #include "cli/options.h"
+#include "core/file_io.h"
 #include "core/mmap.h"
 #include "eval/compare.h"
 

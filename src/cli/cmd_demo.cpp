@@ -7,7 +7,7 @@
 
 #include "cli/common.h"
 #include "core/error.h"
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "core/progress.h"
 #include "eval/compare.h"
 #include "train/pretrain.h"

@@ -32,6 +32,7 @@ Action add_compare(CLI::App& app);
 Action add_train(CLI::App& app);     // cmd_train.cpp
 Action add_finetune(CLI::App& app);  // cmd_finetune.cpp
 Action add_demo(CLI::App& app);      // cmd_demo.cpp
+Action add_formats(CLI::App& app);   // cmd_formats.cpp
 
 // The method table as --help text (cmd_quantize.cpp).
 std::string method_table_help();

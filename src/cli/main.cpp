@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
     actions.emplace_back(app.get_subcommands({})[before], std::move(a));
   };
   reg(cli::add_inspect);
+  reg(cli::add_formats);
   reg(cli::add_ppl);
   reg(cli::add_generate);
   reg(cli::add_bench);

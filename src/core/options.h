@@ -34,6 +34,11 @@ struct OptionDecl {
   bool required = false;
 };
 
+// The declaration of a required list of input text files (read, not recorded in the JSON), e.g. --calib.
+inline OptionDecl text_files_option(std::string_view name, std::string_view help, std::string_view aliases) {
+  return {.name = name, .help = help, .aliases = aliases, .recorded = false, .files = true, .required = true};
+}
+
 inline std::string option_json_key(std::string_view name) {
   std::string k(name);
   for (char& c : k)

@@ -8,7 +8,7 @@
 
 #include "calib/calibrate.h"
 #include "core/error.h"
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "core/progress.h"
 #include "eval/bench.h"
 #include "eval/perplexity.h"

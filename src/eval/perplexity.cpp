@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "core/progress.h"
 #include "model/ops.h"
 

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "core/threads.h"
 
 namespace sqz {
@@ -44,10 +45,13 @@ size_t Checkpoint::file_bytes() const {
   return n;
 }
 
-std::vector<std::string> layer_linear_names(int layer) {
-  const std::string p = "model.layers." + std::to_string(layer) + ".";
-  return {p + "self_attn.q_proj", p + "self_attn.k_proj", p + "self_attn.v_proj", p + "self_attn.o_proj",
-          p + "mlp.gate_proj",    p + "mlp.up_proj",      p + "mlp.down_proj"};
+std::vector<NamedShape> llama2c_layer_arrays(const ModelConfig& c) {
+  const Shape norm = {c.dim};
+  auto lin = [&](int s) { return NamedShape{std::string(slot_name(s)) + ".weight", linear_shape(c, s)}; };
+  return {{kLayerNorms[kAttnNorm].hf + std::string(".weight"), norm},
+          lin(kQ), lin(kK), lin(kV), lin(kO),
+          {kLayerNorms[kFfnNorm].hf + std::string(".weight"), norm},
+          lin(kGate), lin(kDown), lin(kUp)};  // llama2.c's w1, w2, w3
 }
 
 namespace {
@@ -62,20 +66,16 @@ struct ExpectedTensor {
 
 // Every tensor the config implies, with its HF shape.
 std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c) {
-  const int64_t dim = c.dim, hid = c.hidden_dim, qd = c.q_dim(), kvd = c.kv_dim();
-  std::vector<ExpectedTensor> e = {{"model.embed_tokens.weight", {c.vocab_size, dim}, false},
-                                   {"model.norm.weight", {dim}, false}};
-  if (!c.tied_embeddings) e.push_back({"lm_head.weight", {c.vocab_size, dim}, true});
+  const int64_t dim = c.dim;
+  std::vector<ExpectedTensor> e = {{kEmbedding.hf, {c.vocab_size, dim}, false}, {kFinalNorm.hf, {dim}, false}};
+  if (!c.tied_embeddings) e.push_back({kLmHead.hf, {c.vocab_size, dim}, true});
   for (int i = 0; i < c.n_layers; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    e.push_back({p + "input_layernorm.weight", {dim}, false});
-    e.push_back({p + "post_attention_layernorm.weight", {dim}, false});
-    const auto names = layer_linear_names(i);
-    const Shape shapes[7] = {{qd, dim}, {kvd, dim}, {kvd, dim}, {dim, qd}, {hid, dim}, {hid, dim}, {dim, hid}};
-    const bool bias[7] = {c.attn_bias, c.attn_bias, c.attn_bias, c.attn_out_bias, c.mlp_bias, c.mlp_bias, c.mlp_bias};
-    for (int k = 0; k < 7; ++k) {
-      e.push_back({names[k] + ".weight", shapes[k], true});
-      if (bias[k]) e.push_back({names[k] + ".bias", {shapes[k][0]}, true});
+    e.push_back({norm_name(i, kAttnNorm), {dim}, false});
+    e.push_back({norm_name(i, kFfnNorm), {dim}, false});
+    for (int s = 0; s < kNumSlots; ++s) {
+      const std::string base = linear_name(i, s);
+      e.push_back({base + ".weight", linear_shape(c, s), true});
+      if (linear_has_bias(c, s)) e.push_back({base + ".bias", {linear_out(c, s)}, true});
     }
   }
   return e;
@@ -147,7 +147,7 @@ void validate_tensors(const Checkpoint& ck, const ValidateOptions& o) {
     const TensorView* t = ck.find(e.name);
     if (!t) {
       if (o.explain_missing) o.explain_missing(e.name);
-      if (e.name == "lm_head.weight")
+      if (e.name == kLmHead.hf)
         fail("{}: missing tensor lm_head.weight ({} says the embeddings are not tied)", ck.path, o.config_name);
       fail("{}: missing tensor {} ({} expects shape {})", ck.path, e.name, o.config_name, shape_str(e.shape));
     }
@@ -202,11 +202,17 @@ std::vector<std::string> hf_weight_files(const std::string& dir, json* weight_ma
   return files;
 }
 
-std::unique_ptr<Checkpoint> open_hf_dir(const std::string& path) {
+// An empty checkpoint of `format` read from `path`, its side files (tokenizer) in `dir`.
+std::unique_ptr<Checkpoint> new_checkpoint(CheckpointFormat format, const std::string& path, const std::string& dir) {
   auto ck = std::make_unique<Checkpoint>();
-  ck->format = CheckpointFormat::HfDir;
+  ck->format = format;
   ck->path = path;
-  ck->dir = path;
+  ck->dir = dir;
+  return ck;
+}
+
+std::unique_ptr<Checkpoint> open_hf_dir(const std::string& path) {
+  auto ck = new_checkpoint(CheckpointFormat::HfDir, path, path);
   const std::string config_path = (fs::path(path) / "config.json").string();
   ck->hf_config = read_json_file(config_path);
   ck->config = parse_hf_config(ck->hf_config, config_path);
@@ -237,29 +243,6 @@ std::string parent_dir(const std::string& file) {
 }
 
 // ---- GGUF ----
-
-// GGUF tensor name -> HF name, or nullopt for tensors sqz does not use (rope_freqs, ...).
-std::optional<std::string> hf_name_of_gguf(const std::string& name) {
-  if (name == "token_embd.weight") return "model.embed_tokens.weight";
-  if (name == "output_norm.weight") return "model.norm.weight";
-  if (name == "output.weight") return "lm_head.weight";
-  if (name.rfind("blk.", 0) != 0) return std::nullopt;
-  const size_t dot = name.find('.', 4);
-  if (dot == std::string::npos || dot == 4) return std::nullopt;
-  const std::string layer = name.substr(4, dot - 4);
-  if (layer.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-  const std::string rest = name.substr(dot + 1);
-  static const std::pair<const char*, const char*> kMap[] = {
-      {"attn_norm", "input_layernorm"}, {"ffn_norm", "post_attention_layernorm"},
-      {"attn_q", "self_attn.q_proj"},   {"attn_k", "self_attn.k_proj"},
-      {"attn_v", "self_attn.v_proj"},   {"attn_output", "self_attn.o_proj"},
-      {"ffn_gate", "mlp.gate_proj"},    {"ffn_up", "mlp.up_proj"},
-      {"ffn_down", "mlp.down_proj"}};
-  for (const auto& [g, h] : kMap)
-    for (const char* suffix : {".weight", ".bias"})
-      if (rest == std::string(g) + suffix) return "model.layers." + layer + "." + h + suffix;
-  return std::nullopt;
-}
 
 class GgufMeta {
  public:
@@ -343,20 +326,20 @@ ModelConfig gguf_config(const GgufFile& g) {
   // llama.cpp's converter permutes llama/mistral q/k rows into (2i, 2i+1) pairs; qwen2 keeps HF's layout.
   c.rope_layout = arch == "qwen2" ? RopeLayout::RotateHalf : RopeLayout::Interleaved;
   // Biases and tying are whatever tensors the file has.
-  auto has = [&](const std::string& n) { return g.tensors().count(n) || g.unsupported_tensors().count(n); };
-  c.attn_bias = has("blk.0.attn_q.bias");
-  c.attn_out_bias = has("blk.0.attn_output.bias");
-  c.mlp_bias = has("blk.0.ffn_gate.bias");
-  c.tied_embeddings = !has("output.weight");
+  auto has = [&](const std::string& hf) {
+    const std::string n = *gguf_name_of_hf(hf);
+    return g.tensors().count(n) || g.unsupported_tensors().count(n);
+  };
+  c.attn_bias = has(linear_name(0, kQ) + ".bias");
+  c.attn_out_bias = has(linear_name(0, kO) + ".bias");
+  c.mlp_bias = has(linear_name(0, kGate) + ".bias");
+  c.tied_embeddings = !has(kLmHead.hf);
   c.validate(g.path());
   return c;
 }
 
 std::unique_ptr<Checkpoint> open_gguf(const std::string& path) {
-  auto ck = std::make_unique<Checkpoint>();
-  ck->format = CheckpointFormat::Gguf;
-  ck->path = path;
-  ck->dir = parent_dir(path);
+  auto ck = new_checkpoint(CheckpointFormat::Gguf, path, parent_dir(path));
   ck->gguf_ = std::make_unique<GgufFile>(path);
   const GgufFile& g = *ck->gguf_;
   ck->config = gguf_config(g);
@@ -453,10 +436,7 @@ ModelConfig llama2c_config(const int32_t h[7], const std::string& path) {
 }
 
 std::unique_ptr<Checkpoint> open_llama2c(const std::string& path) {
-  auto ck = std::make_unique<Checkpoint>();
-  ck->format = CheckpointFormat::Llama2c;
-  ck->path = path;
-  ck->dir = parent_dir(path);
+  auto ck = new_checkpoint(CheckpointFormat::Llama2c, path, parent_dir(path));
   ck->raw_ = std::make_unique<MappedFile>(path);
   const MappedFile& f = *ck->raw_;
   constexpr size_t kHeader = 7 * sizeof(int32_t);
@@ -466,22 +446,13 @@ std::unique_ptr<Checkpoint> open_llama2c(const std::string& path) {
   ck->config = llama2c_config(h, path);
   const ModelConfig& c = ck->config;
 
-  const int64_t dim = c.dim, hid = c.hidden_dim, kvd = c.kv_dim(), L = c.n_layers;
-  auto layer = [](int l, const char* suffix) { return "model.layers." + std::to_string(l) + "." + suffix; };
   Llama2cLayout lay(*ck, path);
-  lay.single("model.embed_tokens.weight", {c.vocab_size, dim});
-  lay.per_layer(L, {dim}, [&](int l) { return layer(l, "input_layernorm.weight"); });
-  lay.per_layer(L, {dim, dim}, [&](int l) { return layer(l, "self_attn.q_proj.weight"); });
-  lay.per_layer(L, {kvd, dim}, [&](int l) { return layer(l, "self_attn.k_proj.weight"); });
-  lay.per_layer(L, {kvd, dim}, [&](int l) { return layer(l, "self_attn.v_proj.weight"); });
-  lay.per_layer(L, {dim, dim}, [&](int l) { return layer(l, "self_attn.o_proj.weight"); });
-  lay.per_layer(L, {dim}, [&](int l) { return layer(l, "post_attention_layernorm.weight"); });
-  lay.per_layer(L, {hid, dim}, [&](int l) { return layer(l, "mlp.gate_proj.weight"); });  // w1
-  lay.per_layer(L, {dim, hid}, [&](int l) { return layer(l, "mlp.down_proj.weight"); });  // w2
-  lay.per_layer(L, {hid, dim}, [&](int l) { return layer(l, "mlp.up_proj.weight"); });    // w3
-  lay.single("model.norm.weight", {dim});
+  lay.single(kEmbedding.hf, {c.vocab_size, c.dim});
+  for (const NamedShape& a : llama2c_layer_arrays(c))
+    lay.per_layer(c.n_layers, a.shape, [&](int l) { return layer_prefix(l) + a.name; });
+  lay.single(kFinalNorm.hf, {c.dim});
   lay.take(checked_mul(c.max_seq_len, c.head_dim, path));  // freq_cis_real + freq_cis_imag, unused
-  if (!c.tied_embeddings) lay.single("lm_head.weight", {c.vocab_size, dim});
+  if (!c.tied_embeddings) lay.single(kLmHead.hf, {c.vocab_size, c.dim});
 
   const int64_t want = checked_mul(lay.floats(), 4, path) + (int64_t)kHeader;
   if ((int64_t)f.size() != want)

@@ -1,8 +1,5 @@
 // One entry point for every checkpoint format. Whatever the file, tensors are exposed under Hugging Face
-// LLaMA names with HF shapes ([out, in] for linear weights):
-//   model.embed_tokens.weight, model.norm.weight, lm_head.weight (absent when tied),
-//   model.layers.{i}.input_layernorm.weight, model.layers.{i}.post_attention_layernorm.weight,
-//   model.layers.{i}.self_attn.{q,k,v,o}_proj.{weight,bias}, model.layers.{i}.mlp.{gate,up,down}_proj.weight
+// LLaMA names with HF shapes ([out, in] for linear weights), as io/tensor_names.h lists them.
 // The data stays in the memory-mapped file(s); nothing is copied here.
 #pragma once
 #include <map>
@@ -15,6 +12,7 @@
 #include "io/config.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
+#include "io/tensor_names.h"
 
 namespace sqz {
 
@@ -52,7 +50,13 @@ class Checkpoint {
 // Validates every expected tensor against the config. Throws Error naming the file and problem.
 std::unique_ptr<Checkpoint> open_checkpoint(const std::string& path);
 
-// Linear weight names of layer i (HF naming), in a fixed order: q k v o gate up down.
-std::vector<std::string> layer_linear_names(int layer);
+// llama2.c v0 files store, after the token embedding, one array per kind of layer tensor (every layer's in
+// turn) in this order; then the final norm, the RoPE tables (freq_cis, unused) and the classifier when it
+// is not shared. Names are HF name parts after layer_prefix(l).
+struct NamedShape {
+  std::string name;
+  Shape shape;
+};
+std::vector<NamedShape> llama2c_layer_arrays(const ModelConfig& c);
 
 }  // namespace sqz

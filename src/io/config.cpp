@@ -1,7 +1,7 @@
 #include "io/config.h"
 
 #include "core/error.h"
-#include "core/mmap.h"
+#include "core/file_io.h"
 
 namespace sqz {
 

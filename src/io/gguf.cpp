@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 namespace sqz {
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 namespace sqz {
 
@@ -103,6 +104,50 @@ void check_no_overlap(std::vector<Span> spans, const std::string& path) {
   }
 }
 
+// Where a writer puts its tensors: ordered by decreasing element size (as the reference safetensors writer
+// does; equal sizes keep insertion order) after a header whose JSON is padded so the data starts 8-aligned,
+// every tensor is then aligned to its own element size; data is contiguous (other readers reject gaps).
+struct LaidOutTensor {
+  const std::string& name;
+  DType dtype;
+  const Shape& shape;
+  uint64_t nbytes;
+};
+struct Layout {
+  std::string head;              // 8-byte little-endian header length, then the padded JSON header
+  std::vector<size_t> order;     // tensor indices in file order
+  std::vector<uint64_t> offset;  // by index: where its data starts, counted from the end of head
+  uint64_t data_bytes = 0;
+};
+
+Layout lay_out(const std::vector<LaidOutTensor>& ts, const std::map<std::string, std::string>& metadata) {
+  Layout l;
+  for (size_t i = 0; i < ts.size(); ++i) l.order.push_back(i);
+  std::stable_sort(l.order.begin(), l.order.end(), [&](size_t a, size_t b) {
+    return std::max<size_t>(dtype_size(ts[a].dtype), 1) > std::max<size_t>(dtype_size(ts[b].dtype), 1);
+  });
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) {
+    nlohmann::ordered_json m = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : metadata) m[k] = v;
+    header["__metadata__"] = std::move(m);
+  }
+  l.offset.resize(ts.size());
+  for (size_t i : l.order) {
+    const LaidOutTensor& t = ts[i];
+    header[t.name] = {{"dtype", std::string(dtype_name(t.dtype))},
+                      {"shape", t.shape},
+                      {"data_offsets", {l.data_bytes, l.data_bytes + t.nbytes}}};
+    l.offset[i] = l.data_bytes;
+    l.data_bytes += t.nbytes;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // data then starts at 8 + len, a multiple of 8
+  for (int i = 0; i < 8; ++i) l.head.push_back((char)(uint8_t)((uint64_t)text.size() >> (8 * i)));
+  l.head += text;
+  return l;
+}
+
 }  // namespace
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : map_(path) {
@@ -173,69 +218,26 @@ size_t SafetensorsWriter::data_bytes() const {
 }
 
 void SafetensorsWriter::write(const std::string& path) const {
-  // Data is contiguous (other readers reject gaps between tensors) and its start is 8-aligned by padding
-  // the header; laying tensors out by decreasing element size (as the reference safetensors writer does)
-  // then keeps every tensor aligned to its own element size. Equal sizes keep insertion order.
-  std::vector<const Entry*> order;
-  for (const auto& e : entries_) order.push_back(&e);
-  std::stable_sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
-    return std::max<size_t>(dtype_size(a->dtype), 1) > std::max<size_t>(dtype_size(b->dtype), 1);
-  });
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata_.empty()) {
-    nlohmann::ordered_json m = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : metadata_) m[k] = v;
-    header["__metadata__"] = std::move(m);
-  }
-  uint64_t offset = 0;
-  for (const Entry* e : order) {
-    header[e->name] = {{"dtype", std::string(dtype_name(e->dtype))},
-                       {"shape", e->shape},
-                       {"data_offsets", {offset, offset + e->bytes.size()}}};
-    offset += e->bytes.size();
-  }
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');  // data then starts at 8 + len, a multiple of 8
-
-  uint8_t len[8];
-  for (int i = 0; i < 8; ++i) len[i] = (uint8_t)((uint64_t)text.size() >> (8 * i));
+  std::vector<LaidOutTensor> ts;
+  for (const auto& e : entries_) ts.push_back({e.name, e.dtype, e.shape, e.bytes.size()});
+  const Layout l = lay_out(ts, metadata_);
   AtomicFile f(path);
-  f.write(len, 8);
-  f.write(text.data(), text.size());
-  for (const Entry* e : order) f.write(e->bytes.data(), e->bytes.size());
+  f.write(l.head.data(), l.head.size());
+  for (size_t i : l.order) f.write(entries_[i].bytes.data(), entries_[i].bytes.size());
   f.commit();
 }
 
 SafetensorsMappedWriter::SafetensorsMappedWriter(std::string path, const std::vector<Spec>& specs,
                                                  const std::map<std::string, std::string>& metadata)
     : path_(std::move(path)), specs_(specs) {
-  std::vector<const Spec*> order;
-  for (const auto& e : specs_) order.push_back(&e);
-  std::stable_sort(order.begin(), order.end(), [](const Spec* a, const Spec* b) {
-    return std::max<size_t>(dtype_size(a->dtype), 1) > std::max<size_t>(dtype_size(b->dtype), 1);
-  });
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata.empty()) {
-    nlohmann::ordered_json m = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : metadata) m[k] = v;
-    header["__metadata__"] = std::move(m);
+  std::vector<LaidOutTensor> ts;
+  for (const auto& e : specs_) ts.push_back({e.name, e.dtype, e.shape, (uint64_t)shape_numel(e.shape) * dtype_size(e.dtype)});
+  const Layout l = lay_out(ts, metadata);
+  for (size_t i = 0; i < specs_.size(); ++i) {
+    SQZ_CHECK(!where_.count(specs_[i].name), "{}: tensor {} is laid out twice", path_, specs_[i].name);
+    where_[specs_[i].name] = {l.head.size() + l.offset[i], &specs_[i]};
   }
-  uint64_t offset = 0;
-  std::vector<uint64_t> begins;
-  for (const Spec* e : order) {
-    const uint64_t nbytes = (uint64_t)shape_numel(e->shape) * dtype_size(e->dtype);
-    header[e->name] = {{"dtype", std::string(dtype_name(e->dtype))}, {"shape", e->shape}, {"data_offsets", {offset, offset + nbytes}}};
-    begins.push_back(offset);
-    offset += nbytes;
-  }
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');
-  const size_t data_start = 8 + text.size();
-  for (size_t i = 0; i < order.size(); ++i) {
-    SQZ_CHECK(!where_.count(order[i]->name), "{}: tensor {} is laid out twice", path_, order[i]->name);
-    where_[order[i]->name] = {data_start + begins[i], order[i]};
-  }
-  size_ = data_start + offset;
+  size_ = l.head.size() + l.data_bytes;
 
   tmp_ = path_ + ".tmp." + std::to_string(::getpid());
   fd_ = ::open(tmp_.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -246,10 +248,7 @@ SafetensorsMappedWriter::SafetensorsMappedWriter(std::string path, const std::ve
   void* m = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
   if (m == MAP_FAILED) fail("{}: cannot map {} bytes: {}", tmp_, size_, std::strerror(errno));
   map_ = static_cast<std::byte*>(m);
-  uint8_t len[8];
-  for (int i = 0; i < 8; ++i) len[i] = (uint8_t)((uint64_t)text.size() >> (8 * i));
-  std::memcpy(map_, len, 8);
-  std::memcpy(map_ + 8, text.data(), text.size());
+  std::memcpy(map_, l.head.data(), l.head.size());
 }
 
 SafetensorsMappedWriter::~SafetensorsMappedWriter() {

@@ -118,6 +118,28 @@ struct BlockActs {
 }  // namespace
 
 template <typename T>
+BlockTensors<T> BlockTensors<T>::zeros_like(const BlockTensors& b) {
+  BlockTensors z;
+  z.attn_norm.assign(b.attn_norm.size(), 0);
+  z.ffn_norm.assign(b.ffn_norm.size(), 0);
+  for (int s = 0; s < kNumSlots; ++s) {
+    z.W[s].assign(b.W[s].size(), 0);
+    z.bias[s].assign(b.bias[s].size(), 0);
+  }
+  return z;
+}
+
+template <typename T>
+void BlockTensors<T>::zero() {
+  std::fill(attn_norm.begin(), attn_norm.end(), 0);
+  std::fill(ffn_norm.begin(), ffn_norm.end(), 0);
+  for (int s = 0; s < kNumSlots; ++s) {
+    std::fill(W[s].begin(), W[s].end(), 0);
+    std::fill(bias[s].begin(), bias[s].end(), 0);
+  }
+}
+
+template <typename T>
 DenseWeights<T> DenseWeights<T>::from_model(const LlamaModel& m) {
   DenseWeights<T> w;
   w.cfg = m.config();
@@ -130,10 +152,9 @@ DenseWeights<T> DenseWeights<T>::from_model(const LlamaModel& m) {
     Layer l;
     l.attn_norm = conv(L.attn_norm);
     l.ffn_norm = conv(L.ffn_norm);
-    const auto lins = L.linears();
-    for (int s = 0; s < 7; ++s) {
-      l.W[s] = conv(lins[(size_t)s]->dequantize());
-      l.bias[s] = conv(lins[(size_t)s]->bias());
+    for (int s = 0; s < kNumSlots; ++s) {
+      l.W[s] = conv(L.linear[s]->dequantize());
+      l.bias[s] = conv(L.linear[s]->bias());
     }
     w.layers.push_back(std::move(l));
   }
@@ -144,30 +165,14 @@ DenseWeights<T> DenseWeights<T>::from_model(const LlamaModel& m) {
 
 template <typename T>
 Gradients<T>::Gradients(const DenseWeights<T>& w) {
-  for (const auto& L : w.layers) {
-    Layer g;
-    g.attn_norm.assign(L.attn_norm.size(), 0);
-    g.ffn_norm.assign(L.ffn_norm.size(), 0);
-    for (int s = 0; s < 7; ++s) {
-      g.W[s].assign(L.W[s].size(), 0);
-      g.bias[s].assign(L.bias[s].size(), 0);
-    }
-    layers.push_back(std::move(g));
-  }
+  for (const auto& L : w.layers) layers.push_back(Layer::zeros_like(L));
   final_norm.assign(w.final_norm.size(), 0);
   lm_head.assign(w.lm_head.size(), 0);
 }
 
 template <typename T>
 void Gradients<T>::zero() {
-  for (auto& L : layers) {
-    std::fill(L.attn_norm.begin(), L.attn_norm.end(), 0);
-    std::fill(L.ffn_norm.begin(), L.ffn_norm.end(), 0);
-    for (int s = 0; s < 7; ++s) {
-      std::fill(L.W[s].begin(), L.W[s].end(), 0);
-      std::fill(L.bias[s].begin(), L.bias[s].end(), 0);
-    }
-  }
+  for (auto& L : layers) L.zero();
   std::fill(final_norm.begin(), final_norm.end(), 0);
   std::fill(lm_head.begin(), lm_head.end(), 0);
   std::fill(embed.begin(), embed.end(), 0);
@@ -200,9 +205,9 @@ static double forward_backward(const DenseWeights<T>& w, const int* tokens, int6
     BlockActs<T>& a = acts[(size_t)l];
     a.x_in = x;
     rmsnorm_fwd(x, L.attn_norm, n, D, eps, a.xn1, a.inv1);
-    linear_fwd(a.xn1, L.W[0], L.bias[0], n, D, qd, a.q);
-    linear_fwd(a.xn1, L.W[1], L.bias[1], n, D, kvd, a.k);
-    linear_fwd(a.xn1, L.W[2], L.bias[2], n, D, kvd, a.v);
+    linear_fwd(a.xn1, L.W[kQ], L.bias[kQ], n, D, qd, a.q);
+    linear_fwd(a.xn1, L.W[kK], L.bias[kK], n, D, kvd, a.k);
+    linear_fwd(a.xn1, L.W[kV], L.bias[kV], n, D, kvd, a.v);
     rope_apply(a.q, n, nh, hd, c.rope_theta, c.rope_layout, false);
     rope_apply(a.k, n, nkv, hd, c.rope_theta, c.rope_layout, false);
     // Causal attention; probs[h][t][j] saved for the backward pass.
@@ -233,15 +238,15 @@ static double forward_backward(const DenseWeights<T>& w, const int* tokens, int6
         }
       }
     });
-    linear_fwd(a.att, L.W[3], L.bias[3], n, qd, D, tmp);
+    linear_fwd(a.att, L.W[kO], L.bias[kO], n, qd, D, tmp);
     for (size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
     a.x_mid = x;
     rmsnorm_fwd(x, L.ffn_norm, n, D, eps, a.xn2, a.inv2);
-    linear_fwd(a.xn2, L.W[4], L.bias[4], n, D, H, a.g);
-    linear_fwd(a.xn2, L.W[5], L.bias[5], n, D, H, a.u);
+    linear_fwd(a.xn2, L.W[kGate], L.bias[kGate], n, D, H, a.g);
+    linear_fwd(a.xn2, L.W[kUp], L.bias[kUp], n, D, H, a.u);
     a.h.resize(a.g.size());
     for (size_t i = 0; i < a.h.size(); ++i) a.h[i] = a.g[i] * sigmoid(a.g[i]) * a.u[i];
-    linear_fwd(a.h, L.W[6], L.bias[6], n, H, D, tmp);
+    linear_fwd(a.h, L.W[kDown], L.bias[kDown], n, H, D, tmp);
     for (size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
   }
   std::vector<T> xnf, invf, logits;
@@ -261,13 +266,7 @@ static double forward_backward(const DenseWeights<T>& w, const int* tokens, int6
   if (grad) {
     grad->zero();
   } else {
-    const auto& L0 = w.layers[0];
-    stream_layer.attn_norm.resize(L0.attn_norm.size());
-    stream_layer.ffn_norm.resize(L0.ffn_norm.size());
-    for (int s = 0; s < 7; ++s) {
-      stream_layer.W[s].resize(L0.W[s].size());
-      stream_layer.bias[s].resize(L0.bias[s].size());
-    }
+    stream_layer = Gradients<T>::Layer::zeros_like(w.layers[0]);
     stream_lm_head.assign(w.lm_head.size(), 0);
     stream_final_norm.assign(w.final_norm.size(), 0);
   }
@@ -284,14 +283,7 @@ static double forward_backward(const DenseWeights<T>& w, const int* tokens, int6
   for (int l = c.n_layers - 1; l >= 0; --l) {
     const auto& L = w.layers[(size_t)l];
     auto& GL = grad ? grad->layers[(size_t)l] : stream_layer;
-    if (!grad) {
-      std::fill(GL.attn_norm.begin(), GL.attn_norm.end(), 0);
-      std::fill(GL.ffn_norm.begin(), GL.ffn_norm.end(), 0);
-      for (int s = 0; s < 7; ++s) {
-        std::fill(GL.W[s].begin(), GL.W[s].end(), 0);
-        std::fill(GL.bias[s].begin(), GL.bias[s].end(), 0);
-      }
-    }
+    if (!grad) GL.zero();
     const BlockActs<T>& a = acts[(size_t)l];
     auto bias_grad = [&](int s, const std::vector<T>& dy, int out) {
       if (GL.bias[s].empty()) return;
@@ -300,9 +292,9 @@ static double forward_backward(const DenseWeights<T>& w, const int* tokens, int6
     };
     // MLP: x_out = x_mid + down(silu(gate(xn2)) * up(xn2))
     dh.resize((size_t)n * H);
-    matmul_dw(dx.data(), a.h.data(), n, H, D, GL.W[6].data());
-    bias_grad(6, dx, D);
-    matmul_dx(dx.data(), L.W[6].data(), n, H, D, dh.data(), false);
+    matmul_dw(dx.data(), a.h.data(), n, H, D, GL.W[kDown].data());
+    bias_grad(kDown, dx, D);
+    matmul_dx(dx.data(), L.W[kDown].data(), n, H, D, dh.data(), false);
     dg.resize(dh.size());
     du.resize(dh.size());
     for (size_t i = 0; i < dh.size(); ++i) {
@@ -310,20 +302,20 @@ static double forward_backward(const DenseWeights<T>& w, const int* tokens, int6
       du[i] = dh[i] * a.g[i] * s;
       dg[i] = dh[i] * a.u[i] * s * ((T)1 + a.g[i] * ((T)1 - s));
     }
-    matmul_dw(dg.data(), a.xn2.data(), n, D, H, GL.W[4].data());
-    matmul_dw(du.data(), a.xn2.data(), n, D, H, GL.W[5].data());
-    bias_grad(4, dg, H);
-    bias_grad(5, du, H);
+    matmul_dw(dg.data(), a.xn2.data(), n, D, H, GL.W[kGate].data());
+    matmul_dw(du.data(), a.xn2.data(), n, D, H, GL.W[kUp].data());
+    bias_grad(kGate, dg, H);
+    bias_grad(kUp, du, H);
     dxn.resize((size_t)n * D);
-    matmul_dx(dg.data(), L.W[4].data(), n, D, H, dxn.data(), false);
-    matmul_dx(du.data(), L.W[5].data(), n, D, H, dxn.data(), true);
+    matmul_dx(dg.data(), L.W[kGate].data(), n, D, H, dxn.data(), false);
+    matmul_dx(du.data(), L.W[kUp].data(), n, D, H, dxn.data(), true);
     rmsnorm_bwd(a.x_mid, L.ffn_norm, a.inv2, dxn, n, D, dx, GL.ffn_norm);  // dx now d(x_mid)
 
     // Attention: x_mid = x_in + o(attn(rope(q(xn1)), rope(k(xn1)), v(xn1)))
     datt.resize((size_t)n * qd);
-    matmul_dw(dx.data(), a.att.data(), n, qd, D, GL.W[3].data());
-    bias_grad(3, dx, D);
-    matmul_dx(dx.data(), L.W[3].data(), n, qd, D, datt.data(), false);
+    matmul_dw(dx.data(), a.att.data(), n, qd, D, GL.W[kO].data());
+    bias_grad(kO, dx, D);
+    matmul_dx(dx.data(), L.W[kO].data(), n, qd, D, datt.data(), false);
     dq.assign((size_t)n * qd, 0);
     dk.assign((size_t)n * kvd, 0);
     dv.assign((size_t)n * kvd, 0);
@@ -362,15 +354,15 @@ static double forward_backward(const DenseWeights<T>& w, const int* tokens, int6
     });
     rope_apply(dq, n, nh, hd, c.rope_theta, c.rope_layout, true);
     rope_apply(dk, n, nkv, hd, c.rope_theta, c.rope_layout, true);
-    matmul_dw(dq.data(), a.xn1.data(), n, D, qd, GL.W[0].data());
-    matmul_dw(dk.data(), a.xn1.data(), n, D, kvd, GL.W[1].data());
-    matmul_dw(dv.data(), a.xn1.data(), n, D, kvd, GL.W[2].data());
-    bias_grad(0, dq, qd);
-    bias_grad(1, dk, kvd);
-    bias_grad(2, dv, kvd);
-    matmul_dx(dq.data(), L.W[0].data(), n, D, qd, dxn.data(), false);
-    matmul_dx(dk.data(), L.W[1].data(), n, D, kvd, dxn.data(), true);
-    matmul_dx(dv.data(), L.W[2].data(), n, D, kvd, dxn.data(), true);
+    matmul_dw(dq.data(), a.xn1.data(), n, D, qd, GL.W[kQ].data());
+    matmul_dw(dk.data(), a.xn1.data(), n, D, kvd, GL.W[kK].data());
+    matmul_dw(dv.data(), a.xn1.data(), n, D, kvd, GL.W[kV].data());
+    bias_grad(kQ, dq, qd);
+    bias_grad(kK, dk, kvd);
+    bias_grad(kV, dv, kvd);
+    matmul_dx(dq.data(), L.W[kQ].data(), n, D, qd, dxn.data(), false);
+    matmul_dx(dk.data(), L.W[kK].data(), n, D, kvd, dxn.data(), true);
+    matmul_dx(dv.data(), L.W[kV].data(), n, D, kvd, dxn.data(), true);
     rmsnorm_bwd(a.x_in, L.attn_norm, a.inv1, dxn, n, D, dx, GL.attn_norm);  // dx now d(x_in)
     if (sink) sink->layer(l, GL);
   }
@@ -446,6 +438,8 @@ double kd_loss_and_grad(const DenseWeights<T>& w, const int* tokens, int64_t n_t
   });
 }
 
+template struct BlockTensors<float>;
+template struct BlockTensors<double>;
 template struct DenseWeights<float>;
 template struct DenseWeights<double>;
 template struct Gradients<float>;

@@ -4,24 +4,35 @@
 //
 // Loss of one sequence of T tokens (batch 1): mean over t < T-1 of cross-entropy(logits[t], tokens[t+1]).
 #pragma once
+#include <array>
 #include <cstdint>
 #include <vector>
 
 #include "io/config.h"
+#include "io/tensor_names.h"
 #include "model/llama.h"
 
 namespace sqz {
 
-// The weights a training pass reads, dense, in scalar type T. Linear weights are [out, in] row-major.
+// One decoder block's parameters (or their gradients), in scalar type T: the two norms and the seven
+// linears' weights ([out, in] row-major) and biases (empty when the linear has none), indexed by
+// LinearSlot (io/tensor_names.h), e.g. W[kQ], bias[kDown].
+template <typename T>
+struct BlockTensors {
+  std::vector<T> attn_norm, ffn_norm;
+  std::array<std::vector<T>, kNumSlots> W, bias;
+
+  // The same sizes, all zero.
+  static BlockTensors zeros_like(const BlockTensors& b);
+  void zero();
+};
+
+// The weights a training pass reads, dense, in scalar type T.
 template <typename T>
 struct DenseWeights {
+  using Layer = BlockTensors<T>;
   ModelConfig cfg;
   std::vector<T> embed;  // [vocab, dim]
-  struct Layer {
-    std::vector<T> attn_norm, ffn_norm;
-    std::vector<T> W[7];  // q k v o gate up down (LayerWeights::linears() order)
-    std::vector<T> bias[7];  // empty when the linear has none
-  };
   std::vector<Layer> layers;
   std::vector<T> final_norm;
   std::vector<T> lm_head;  // [vocab, dim]; equals embed when tied (kept separately for simplicity)
@@ -33,11 +44,7 @@ struct DenseWeights {
 // Gradients of the loss with respect to every weight, same layout as DenseWeights.
 template <typename T>
 struct Gradients {
-  struct Layer {
-    std::vector<T> attn_norm, ffn_norm;
-    std::vector<T> W[7];
-    std::vector<T> bias[7];
-  };
+  using Layer = BlockTensors<T>;
   std::vector<Layer> layers;
   std::vector<T> final_norm;
   std::vector<T> lm_head;
@@ -76,6 +83,8 @@ template <typename T>
 double kd_loss_and_grad(const DenseWeights<T>& w, const int* tokens, int64_t n_tokens, const T* teacher_logits,
                         Gradients<T>* g);
 
+extern template struct BlockTensors<float>;
+extern template struct BlockTensors<double>;
 extern template struct DenseWeights<float>;
 extern template struct DenseWeights<double>;
 extern template struct Gradients<float>;

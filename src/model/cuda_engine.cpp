@@ -67,16 +67,11 @@ CudaLlama::CudaLlama(const LlamaModel& model, int64_t max_len)
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = model.layers()[(size_t)l];
     kc::EngineLayer& E = w.layers[(size_t)l];
-    const std::string p = "model.layers." + std::to_string(l) + ".";
     E.attn_norm = kc::to_device(L.attn_norm);
     E.ffn_norm = kc::to_device(L.ffn_norm);
-    E.q = upload_linear(*L.q, p + "self_attn.q_proj", fallbacks_);
-    E.k = upload_linear(*L.k, p + "self_attn.k_proj", fallbacks_);
-    E.v = upload_linear(*L.v, p + "self_attn.v_proj", fallbacks_);
-    E.o = upload_linear(*L.o, p + "self_attn.o_proj", fallbacks_);
-    E.gate = upload_linear(*L.gate, p + "mlp.gate_proj", fallbacks_);
-    E.up = upload_linear(*L.up, p + "mlp.up_proj", fallbacks_);
-    E.down = upload_linear(*L.down, p + "mlp.down_proj", fallbacks_);
+    // The engine's fields in the vocabulary's slot order (io/tensor_names.h).
+    kc::DeviceMatrix* slots[kNumSlots] = {&E.q, &E.k, &E.v, &E.o, &E.gate, &E.up, &E.down};
+    for (int s = 0; s < kNumSlots; ++s) *slots[s] = upload_linear(*L.linear[(size_t)s], linear_name(l, s), fallbacks_);
   }
   w.final_norm = kc::to_device(model.final_norm());
   w.head = upload_linear(model.lm_head(), "lm_head", fallbacks_);

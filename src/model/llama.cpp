@@ -11,13 +11,10 @@
 
 namespace sqz {
 
-const char* linear_input_name(LinearInput s) {
-  switch (s) {
-    case LinearInput::Attn: return "attn";
-    case LinearInput::AttnOut: return "attn_out";
-    case LinearInput::Mlp: return "mlp";
-    default: return "mlp_down";
-  }
+std::array<const Linear*, kNumSlots> LayerWeights::linears() const {
+  std::array<const Linear*, kNumSlots> r;
+  for (int s = 0; s < kNumSlots; ++s) r[(size_t)s] = linear[(size_t)s].get();
+  return r;
 }
 
 KVCache::KVCache(const ModelConfig& c, int64_t max_len)
@@ -44,30 +41,21 @@ LlamaModel::LlamaModel(std::shared_ptr<const Checkpoint> ckpt, LinearFactory fac
     : cfg_(ckpt->config), ckpt_(std::move(ckpt)) {
   if (!factory) factory = make_linear;
   const Checkpoint& ck = *ckpt_;
-  const int64_t dim = cfg_.dim, hid = cfg_.hidden_dim, qd = cfg_.q_dim(), kvd = cfg_.kv_dim();
-  embed_ = ck.require("model.embed_tokens.weight", {cfg_.vocab_size, dim});
+  const int64_t dim = cfg_.dim;
+  embed_ = ck.require(kEmbedding.hf, {cfg_.vocab_size, dim});
   if (!embed_.packed_format.empty()) embed_packed_ = kernels::packed_view(embed_);
-  final_norm_ = load_vector(ck, "model.norm.weight", dim);
+  final_norm_ = load_vector(ck, kFinalNorm.hf, dim);
   layers_.resize((size_t)cfg_.n_layers);
   for (int i = 0; i < cfg_.n_layers; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
     LayerWeights& L = layers_[(size_t)i];
-    L.attn_norm = load_vector(ck, p + "input_layernorm.weight", dim);
-    L.ffn_norm = load_vector(ck, p + "post_attention_layernorm.weight", dim);
-    L.q = factory(ck, p + "self_attn.q_proj", qd, dim);
-    L.k = factory(ck, p + "self_attn.k_proj", kvd, dim);
-    L.v = factory(ck, p + "self_attn.v_proj", kvd, dim);
-    L.o = factory(ck, p + "self_attn.o_proj", dim, qd);
-    L.gate = factory(ck, p + "mlp.gate_proj", hid, dim);
-    L.up = factory(ck, p + "mlp.up_proj", hid, dim);
-    L.down = factory(ck, p + "mlp.down_proj", dim, hid);
-    L.q->set_bias(load_bias(ck, p + "self_attn.q_proj.bias", qd));
-    L.k->set_bias(load_bias(ck, p + "self_attn.k_proj.bias", kvd));
-    L.v->set_bias(load_bias(ck, p + "self_attn.v_proj.bias", kvd));
-    L.o->set_bias(load_bias(ck, p + "self_attn.o_proj.bias", dim));
-    L.gate->set_bias(load_bias(ck, p + "mlp.gate_proj.bias", hid));
-    L.up->set_bias(load_bias(ck, p + "mlp.up_proj.bias", hid));
-    L.down->set_bias(load_bias(ck, p + "mlp.down_proj.bias", dim));
+    L.attn_norm = load_vector(ck, norm_name(i, kAttnNorm), dim);
+    L.ffn_norm = load_vector(ck, norm_name(i, kFfnNorm), dim);
+    for (int s = 0; s < kNumSlots; ++s) {
+      const std::string base = linear_name(i, s);
+      auto& lin = L.linear[(size_t)s];
+      lin = factory(ck, base, linear_out(cfg_, s), linear_in(cfg_, s));
+      lin->set_bias(load_bias(ck, base + ".bias", linear_out(cfg_, s)));
+    }
   }
   if (cfg_.tied_embeddings)
     lm_head_ = embed_.packed_format.empty() ? std::make_unique<DenseLinear>(embed_) : make_packed_tensor_linear(embed_);
@@ -104,23 +92,23 @@ void LlamaModel::forward(const int* tokens, int64_t n, KVCache& cache, float* lo
     float* vc = cache.v(l);
     rmsnorm(x.data(), L.attn_norm.data(), n, dim, cfg_.norm_eps, xn.data());
     if (hook_) hook_(l, LinearInput::Attn, xn.data(), n, dim);
-    L.q->forward(xn.data(), n, q.data());
-    L.k->forward(xn.data(), n, kc + pos0 * kvd);
-    L.v->forward(xn.data(), n, vc + pos0 * kvd);
+    L.linear[kQ]->forward(xn.data(), n, q.data());
+    L.linear[kK]->forward(xn.data(), n, kc + pos0 * kvd);
+    L.linear[kV]->forward(xn.data(), n, vc + pos0 * kvd);
     rope(q.data(), n, cfg_.n_heads, cfg_.head_dim, pos0, cfg_.rope_theta, cfg_.rope_layout);
     rope(kc + pos0 * kvd, n, cfg_.n_kv_heads, cfg_.head_dim, pos0, cfg_.rope_theta, cfg_.rope_layout);
     attention(q.data(), kc, vc, n, pos0, cfg_.n_heads, cfg_.n_kv_heads, cfg_.head_dim, att.data());
     if (hook_) hook_(l, LinearInput::AttnOut, att.data(), n, qd);
-    L.o->forward(att.data(), n, tmp.data());
+    L.linear[kO]->forward(att.data(), n, tmp.data());
     for (size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
 
     rmsnorm(x.data(), L.ffn_norm.data(), n, dim, cfg_.norm_eps, xn.data());
     if (hook_) hook_(l, LinearInput::Mlp, xn.data(), n, dim);
-    L.gate->forward(xn.data(), n, g.data());
-    L.up->forward(xn.data(), n, u.data());
+    L.linear[kGate]->forward(xn.data(), n, g.data());
+    L.linear[kUp]->forward(xn.data(), n, u.data());
     swiglu(g.data(), u.data(), n * hid, g.data());
     if (hook_) hook_(l, LinearInput::MlpDown, g.data(), n, hid);
-    L.down->forward(g.data(), n, tmp.data());
+    L.linear[kDown]->forward(g.data(), n, tmp.data());
     for (size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
   }
   cache.advance(n);

@@ -2,6 +2,7 @@
 // SwiGLU MLP, tied or untied head. One forward() serves batched prefill (n tokens, sgemm through the
 // Linear layers) and decode (n = 1, reusing the cache).
 #pragma once
+#include <array>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -10,23 +11,17 @@
 
 #include "core/tensor.h"
 #include "io/checkpoint.h"
+#include "io/tensor_names.h"
 #include "kernels/format.h"
 #include "model/linear.h"
 
 namespace sqz {
 
-// The distinct inputs of a block's linear layers (q/k/v share one, gate/up share one).
-enum class LinearInput { Attn, AttnOut, Mlp, MlpDown };
-constexpr int kNumLinearInputs = 4;
-const char* linear_input_name(LinearInput s);  // "attn", "attn_out", "mlp", "mlp_down"
-
 struct LayerWeights {
   std::vector<float> attn_norm, ffn_norm;
-  std::unique_ptr<Linear> q, k, v, o, gate, up, down;
+  std::array<std::unique_ptr<Linear>, kNumSlots> linear;  // indexed by LinearSlot (io/tensor_names.h)
 
-  // In layer_linear_names() order: q k v o gate up down.
-  std::vector<Linear*> linears() const { return {q.get(), k.get(), v.get(), o.get(), gate.get(), up.get(), down.get()}; }
-  std::vector<std::unique_ptr<Linear>*> linear_slots() { return {&q, &k, &v, &o, &gate, &up, &down}; }
+  std::array<const Linear*, kNumSlots> linears() const;
 };
 
 class KVCache {

@@ -12,7 +12,7 @@
 #include "calib/calibrate.h"
 #include "calib/stats.h"
 #include "core/error.h"
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "core/progress.h"
 #include "io/checkpoint.h"
 #include "kernels/cpu/formats.h"
@@ -26,15 +26,7 @@ namespace fs = std::filesystem;
 
 namespace sqz {
 
-const char* slot_name(int slot) {
-  static const char* names[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                                "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
-  return names[slot];
-}
-
-std::string LayerJob::weight_name(int slot) const {
-  return fmt::format("model.layers.{}.{}.weight", layer, slot_name(slot));
-}
+std::string LayerJob::weight_name(int slot) const { return linear_name(layer, slot) + ".weight"; }
 
 namespace {
 
@@ -164,7 +156,7 @@ QuantizeReport quantize_model(const std::string& model_path, const QuantOptions&
   if (method.needs_input("inputs", opt)) inputs = capture_inputs(model, *ck, opt);
   SafetensorsWriter out;
   out.set_metadata("format", "pt");
-  out.add("model.embed_tokens.weight", ck->require("model.embed_tokens.weight"));
+  out.add(kEmbedding.hf, ck->require(kEmbedding.hf));
 
   QuantizeReport rep;
   Progress prog("quantize layer", cfg.n_layers, "layers");
@@ -174,11 +166,10 @@ QuantizeReport quantize_model(const std::string& model_path, const QuantOptions&
     LayerJob job;
     job.layer = l;
     job.cfg = &cfg;
-    std::vector<Linear*> lins = L.linears();
     for (int s = 0; s < kNumSlots; ++s) {
-      job.W[s] = lins[(size_t)s]->dequantize();
-      job.out[s] = lins[(size_t)s]->out_features();
-      job.in[s] = lins[(size_t)s]->in_features();
+      job.W[s] = L.linear[s]->dequantize();
+      job.out[s] = L.linear[s]->out_features();
+      job.in[s] = L.linear[s]->in_features();
     }
     std::vector<float> attn_norm = L.attn_norm, ffn_norm = L.ffn_norm;
     job.attn_norm = &attn_norm;
@@ -187,8 +178,7 @@ QuantizeReport quantize_model(const std::string& model_path, const QuantOptions&
     if (!inputs.empty())
       for (int k = 0; k < kNumLinearInputs; ++k) {
         job.X[(size_t)k] = std::move(inputs[(size_t)l][(size_t)k]);
-        const int64_t d = k == (int)LinearInput::AttnOut ? cfg.q_dim() : k == (int)LinearInput::MlpDown ? cfg.hidden_dim : cfg.dim;
-        job.x_rows[(size_t)k] = (int64_t)job.X[(size_t)k].size() / d;
+        job.x_rows[(size_t)k] = (int64_t)job.X[(size_t)k].size() / linear_input_dim(cfg, (LinearInput)k);
       }
     std::array<QuantizedTensors, kNumSlots> res;
     q->quantize_layer(job, res);
@@ -197,7 +187,7 @@ QuantizeReport quantize_model(const std::string& model_path, const QuantOptions&
     double lw = 0, lm = 0;
     int64_t lsp = 0;
     for (int s = 0; s < kNumSlots; ++s) {
-      const std::string base = fmt::format("model.layers.{}.{}", l, slot_name(s));
+      const std::string base = linear_name(l, s);
       const TensorView* fisher = stats ? stats->fisher(base + ".weight") : nullptr;
       LinearError e = measure(res[s], qcfg, base, job.W[s], job.out[s], job.in[s], fisher);
       lj[slot_name(s)] = {{"weighted_error", e.weighted}, {"mse", e.mse}, {"sparse", e.sparse}};
@@ -208,19 +198,17 @@ QuantizeReport quantize_model(const std::string& model_path, const QuantOptions&
       rep.linear_bytes += e.bytes;
       rep.linear_params += job.out[s] * job.in[s];
       for (auto& [suffix, t] : res[s]) out.add(base + suffix, t.dtype, t.shape, t.bytes.data(), t.bytes.size());
-      if (!lins[(size_t)s]->bias().empty())
-        out.add_f32(base + ".bias", {job.out[s]}, lins[(size_t)s]->bias());
+      if (!L.linear[s]->bias().empty()) out.add_f32(base + ".bias", {job.out[s]}, L.linear[s]->bias());
     }
     // Norms: unchanged ones are copied as stored; rescaled ones (smoothing) are written in fp32.
-    const std::string p = fmt::format("model.layers.{}.", l);
     auto put_norm = [&](const std::string& name, const std::vector<float>& now, const std::vector<float>& before) {
       if (now == before)
         out.add(name, ck->require(name));
       else
         out.add_f32(name, {(int64_t)now.size()}, now);
     };
-    put_norm(p + "input_layernorm.weight", attn_norm, L.attn_norm);
-    put_norm(p + "post_attention_layernorm.weight", ffn_norm, L.ffn_norm);
+    put_norm(norm_name(l, kAttnNorm), attn_norm, L.attn_norm);
+    put_norm(norm_name(l, kFfnNorm), ffn_norm, L.ffn_norm);
     lj["seconds"] = now_seconds() - t0;
     rep.layers.push_back(lj);
     if (!quiet())
@@ -228,7 +216,7 @@ QuantizeReport quantize_model(const std::string& model_path, const QuantOptions&
                  lw, lm, lsp, now_seconds() - t0);
     prog.update(l + 1);
   }
-  out.add("model.norm.weight", ck->require("model.norm.weight"));
+  out.add(kFinalNorm.hf, ck->require(kFinalNorm.hf));
   if (!cfg.tied_embeddings) {
     if (opt.lm_head) {
       std::vector<float> W = model.lm_head().dequantize();

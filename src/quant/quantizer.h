@@ -5,6 +5,7 @@
 #pragma once
 #include <array>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <span>
@@ -16,6 +17,7 @@
 #include "core/tensor.h"
 #include "kernels/format.h"
 #include "io/config.h"
+#include "io/tensor_names.h"
 #include "model/quantized_linear.h"
 
 namespace sqz {
@@ -59,20 +61,21 @@ class Quantizer;
 // --method choices and help, `compare`'s schedule, `demo`, and validate_quant_options.
 struct Method {
   const char* name;
-  const char* summary;  // one line
   const char* format;   // the row of the format table (kernels/format.h) its linears are stored in
+  const char* summary;  // one line
   // Calibration data these options need: any of "fisher", "hessian", "act" (read from --stats) and
-  // "inputs" (layer inputs of a forward pass over the --calib text).
-  std::vector<std::string> (*needs)(const QuantOptions& o);
+  // "inputs" (layer inputs of a forward pass over the --calib text). Empty: none (see needs_always).
+  std::function<std::vector<std::string>(const QuantOptions& o)> needs_for;
   // The stored format's parameters for these options (bits, group or block size, ...).
   kernels::FormatParams (*params)(const QuantOptions& o);
-  // What is wrong with a combination the declarations do not see ("" when nothing); may be null.
-  std::string (*check)(const QuantOptions& o);
   std::unique_ptr<Quantizer> (*make)(const QuantOptions& o);
+  // What is wrong with a combination the declarations do not see ("" when nothing); may be null.
+  std::string (*check)(const QuantOptions& o) = nullptr;
 
   const kernels::Format& storage() const { return kernels::format(format); }
   // The widths the method takes: exactly those its format stores.
   const std::vector<int>& bits() const { return storage().bits; }
+  std::vector<std::string> needs(const QuantOptions& o) const { return needs_for ? needs_for(o) : std::vector<std::string>{}; }
   bool needs_input(std::string_view what, const QuantOptions& o) const;
 };
 
@@ -156,30 +159,26 @@ void QuantOptions::declare(V&& v) {
 // The stored form of one quantized linear: suffix (".qweight", ".lut", ...) -> tensor.
 using QuantizedTensors = std::vector<std::pair<std::string, OwnedTensor>>;
 
-// Linear indices within a layer, in layer_linear_names() order.
-enum LinearSlot { kQ = 0, kK, kV, kO, kGate, kUp, kDown, kNumSlots };
-const char* slot_name(int slot);  // "self_attn.q_proj", ...
-
 struct LayerJob {
   int layer = 0;
   const ModelConfig* cfg = nullptr;
-  std::array<std::vector<float>, kNumSlots> W;  // fp32 [out, in]; a method may rescale them (AWQ, SmoothQuant)
+  std::array<std::vector<float>, kNumSlots> W;  // by LinearSlot, fp32 [out, in]; AWQ and SmoothQuant rescale them
   std::array<int64_t, kNumSlots> out{}, in{};
   std::vector<float>* attn_norm = nullptr;  // may be rescaled by smoothing methods
   std::vector<float>* ffn_norm = nullptr;
   const CalibStats* stats = nullptr;
   // Calibration inputs of this layer for each LinearInput (row-major [rows, dim]), when the method asked
   // for "inputs".
-  std::array<std::vector<float>, 4> X;
-  std::array<int64_t, 4> x_rows{};
+  std::array<std::vector<float>, kNumLinearInputs> X;
+  std::array<int64_t, kNumLinearInputs> x_rows{};
   std::string weight_name(int slot) const;  // "model.layers.{i}.{slot}.weight"
 };
 
 class Quantizer {
  public:
   virtual ~Quantizer() = default;
-  // Quantizes the seven linears of one layer into `out`.
-  virtual void quantize_layer(LayerJob& job, std::array<QuantizedTensors, kNumSlots>& out) = 0;
+  // Quantizes the seven linears of one layer into `out`; by default each on its own through quantize_matrix.
+  virtual void quantize_layer(LayerJob& job, std::array<QuantizedTensors, kNumSlots>& out);
   // Quantizes one stand-alone matrix (lm_head) with the given sensitivity (may be null).
   virtual QuantizedTensors quantize_matrix(const std::string& name, std::vector<float>& W, int64_t out, int64_t in,
                                            const TensorView* fisher) = 0;

@@ -7,7 +7,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "tokenizer/vocab.h"
 
 namespace sqz {

@@ -16,7 +16,7 @@
 #include "calib/calibrate.h"
 #include "core/error.h"
 #include "core/half.h"
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "core/progress.h"
 #include "io/safetensors.h"
 #include "kernels/cpu/formats.h"
@@ -292,22 +292,17 @@ QatModel<T> QatModel<T>::load(const Checkpoint& ck, const LlamaModel& m) {
     L.idx = unpack_codes(qw, L.bits, out, in);
     M.linears.push_back(std::move(L));
   };
-  const int64_t outs[7] = {c.q_dim(), c.kv_dim(), c.kv_dim(), c.dim, c.hidden_dim, c.hidden_dim, c.dim};
-  const int64_t ins[7] = {c.dim, c.dim, c.dim, c.q_dim(), c.dim, c.dim, c.hidden_dim};
-  for (int l = 0; l < c.n_layers; ++l) {
-    const std::vector<std::string> names = layer_linear_names(l);
-    for (int s = 0; s < 7; ++s) add_linear(names[(size_t)s], l, s, outs[s], ins[s]);
-  }
+  for (int l = 0; l < c.n_layers; ++l)
+    for (int s = 0; s < kNumSlots; ++s) add_linear(linear_name(l, s), l, s, linear_out(c, s), linear_in(c, s));
   if (!c.tied_embeddings) add_linear("lm_head", -1, 0, c.vocab_size, c.dim);
   SQZ_CHECK(!M.linears.empty(), "{}: has a quantization_config but no quantized linear layer sqz can fine-tune", ck.path);
   // Trained norms are written in fp32 (as smoothing methods store rescaled norms): the updates are often
   // smaller than fp16's resolution near 1.
   for (int l = 0; l < c.n_layers; ++l) {
-    const std::string p = fmt::format("model.layers.{}.", l);
-    M.norms.push_back(read_tensor<T>(ck, p + "input_layernorm.weight", DType::F32));
-    M.norms.push_back(read_tensor<T>(ck, p + "post_attention_layernorm.weight", DType::F32));
+    M.norms.push_back(read_tensor<T>(ck, norm_name(l, kAttnNorm), DType::F32));
+    M.norms.push_back(read_tensor<T>(ck, norm_name(l, kFfnNorm), DType::F32));
   }
-  M.norms.push_back(read_tensor<T>(ck, "model.norm.weight", DType::F32));
+  M.norms.push_back(read_tensor<T>(ck, kFinalNorm.hf, DType::F32));
   return M;
 }
 
@@ -324,7 +319,7 @@ QatModel<U> QatModel<T>::cast() const {
     typename DenseWeights<U>::Layer l;
     l.attn_norm = cv(L.attn_norm);
     l.ffn_norm = cv(L.ffn_norm);
-    for (int s = 0; s < 7; ++s) {
+    for (int s = 0; s < kNumSlots; ++s) {
       l.W[s] = cv(L.W[s]);
       l.bias[s] = cv(L.bias[s]);
     }

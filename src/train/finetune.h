@@ -50,7 +50,7 @@ struct QuantLinearParams {
   std::vector<uint32_t> packed;  // the stored .qweight words (decoded by the row with the rounded parameters)
   std::string base;  // e.g. "model.layers.3.mlp.down_proj" or "lm_head"
   int layer = -1;    // -1: lm_head
-  int slot = 0;      // q k v o gate up down (LayerWeights::linears() order)
+  int slot = 0;      // its LinearSlot (io/tensor_names.h); 0 for lm_head
   int64_t out = 0, in = 0;
   int bits = 0;
   std::vector<uint8_t> idx;  // [out, in] codes, unpacked from .qweight
@@ -115,12 +115,7 @@ struct FinetuneOptions {
   template <class V>
   static void declare(V&& v) {
     using F = FinetuneOptions;
-    v(&F::data, {.name = "calib",
-                 .help = "Training text files (.txt, or .jsonl with a \"text\" field), as for calibration",
-                 .aliases = "data",
-                 .recorded = false,
-                 .files = true,
-                 .required = true});
+    v(&F::data, text_files_option("calib", "Training text files (.txt, or .jsonl with a \"text\" field), as for calibration", "data"));
     v(&F::steps, {.name = "steps", .help = "Optimizer steps", .min = 1});
     v(&F::lr, {.name = "lr", .help = "Peak learning rate, relative to each tensor's RMS (warmup, then cosine to 10%)", .min = 0});
     v(&F::ctx, {.name = "ctx", .help = "Tokens per training window", .min = 2});

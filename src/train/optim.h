@@ -33,9 +33,7 @@ class AdamW {
   double grad_norm() const;
   // One update with the scheduled lr; returns the gradient norm before clipping.
   double step();
-  int64_t steps_taken() const { return t_; }
   double current_lr() const { return cosine_lr(cfg_, t_); }
-  const AdamWConfig& config() const { return cfg_; }
   // Moves the end of the cosine schedule (a time-bounded run re-estimates how many steps it will take).
   void set_total_steps(int64_t n) { cfg_.total_steps = n; }
 

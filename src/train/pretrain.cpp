@@ -12,11 +12,12 @@
 #include <random>
 
 #include "core/error.h"
-#include "core/mmap.h"
+#include "core/file_io.h"
+#include "core/rng.h"
 #include "core/progress.h"
 #include "io/config.h"
 #include "io/safetensors.h"
-#include "io/tiny_model.h"
+#include "io/tensor_names.h"
 #include "tokenizer/tokenizer.h"
 #include "train/optim.h"
 
@@ -52,20 +53,20 @@ std::vector<std::string> split_lines(const std::string& text) {
   return out;
 }
 
-// Every trainable array with the gradient array AdamW reads.
+// Every trainable array with its HF name and shape and the gradient array AdamW reads.
 template <typename Fn>
 void for_each_param(DenseWeights<float>& w, Gradients<float>& g, Fn&& fn) {
-  fn("model.embed_tokens.weight", w.embed, g.embed, true);
-  static const char* names[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                                 "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+  const ModelConfig& c = w.cfg;
+  const Shape table = {c.vocab_size, c.dim}, norm = {c.dim};
+  fn(kEmbedding.hf, table, w.embed, g.embed, true);
   for (size_t l = 0; l < w.layers.size(); ++l) {
-    const std::string p = fmt::format("model.layers.{}.", l);
-    fn(p + "input_layernorm.weight", w.layers[l].attn_norm, g.layers[l].attn_norm, false);
-    fn(p + "post_attention_layernorm.weight", w.layers[l].ffn_norm, g.layers[l].ffn_norm, false);
-    for (int s = 0; s < 7; ++s) fn(p + names[s] + ".weight", w.layers[l].W[s], g.layers[l].W[s], true);
+    fn(norm_name((int)l, kAttnNorm), norm, w.layers[l].attn_norm, g.layers[l].attn_norm, false);
+    fn(norm_name((int)l, kFfnNorm), norm, w.layers[l].ffn_norm, g.layers[l].ffn_norm, false);
+    for (int s = 0; s < kNumSlots; ++s)
+      fn(linear_name((int)l, s) + ".weight", linear_shape(c, s), w.layers[l].W[s], g.layers[l].W[s], true);
   }
-  fn("model.norm.weight", w.final_norm, g.final_norm, false);
-  fn("lm_head.weight", w.lm_head, g.lm_head, true);
+  fn(kFinalNorm.hf, norm, w.final_norm, g.final_norm, false);
+  fn(kLmHead.hf, table, w.lm_head, g.lm_head, true);
 }
 
 void check_options(const PretrainOptions& o) {
@@ -123,17 +124,15 @@ DenseWeights<float> init_weights(const ModelConfig& c, uint64_t seed) {
   DenseWeights<float> w;
   w.cfg = c;
   uint64_t stream = seed * 1000003ull;
-  auto normal = [&](size_t n, float scale) { return tiny_normal(n, ++stream, scale); };
+  auto normal = [&](size_t n, float scale) { return random_normal(n, ++stream, scale); };
   const float std0 = 0.02f, std_resid = 0.02f / std::sqrt(2.0f * (float)c.n_layers);
   w.embed = normal((size_t)c.vocab_size * c.dim, std0);
   for (int l = 0; l < c.n_layers; ++l) {
     DenseWeights<float>::Layer L;
     L.attn_norm.assign((size_t)c.dim, 1.f);
     L.ffn_norm.assign((size_t)c.dim, 1.f);
-    const int64_t shapes[7][2] = {{c.q_dim(), c.dim},  {c.kv_dim(), c.dim},    {c.kv_dim(), c.dim},
-                                  {c.dim, c.q_dim()},  {c.hidden_dim, c.dim},  {c.hidden_dim, c.dim},
-                                  {c.dim, c.hidden_dim}};
-    for (int s = 0; s < 7; ++s) L.W[s] = normal((size_t)(shapes[s][0] * shapes[s][1]), s == 3 || s == 6 ? std_resid : std0);
+    for (int s = 0; s < kNumSlots; ++s)
+      L.W[s] = normal((size_t)shape_numel(linear_shape(c, s)), s == kO || s == kDown ? std_resid : std0);
     w.layers.push_back(std::move(L));
   }
   w.final_norm.assign((size_t)c.dim, 1.f);
@@ -159,17 +158,8 @@ void write_hf_llama(const DenseWeights<float>& w, const std::string& tokenizer_m
   SafetensorsWriter st;
   Gradients<float> unused(w);  // for_each_param wants a gradient too; only the names and weights are read
   DenseWeights<float>& mw = const_cast<DenseWeights<float>&>(w);
-  for_each_param(mw, unused, [&](const std::string& name, std::vector<float>& p, std::vector<float>&, bool) {
-    const bool vec = name.find("norm") != std::string::npos;
-    Shape shape;
-    if (vec) shape = {(int64_t)p.size()};
-    else if (name == "model.embed_tokens.weight" || name == "lm_head.weight") shape = {c.vocab_size, c.dim};
-    else shape = {(int64_t)p.size() / (name.find("o_proj") != std::string::npos ? c.q_dim()
-                                        : name.find("down_proj") != std::string::npos ? c.hidden_dim : c.dim),
-                  name.find("o_proj") != std::string::npos ? c.q_dim()
-                  : name.find("down_proj") != std::string::npos ? c.hidden_dim : c.dim};
-    st.add_f32(name, shape, p);
-  });
+  for_each_param(mw, unused, [&](const std::string& name, const Shape& shape, std::vector<float>& p,
+                                  std::vector<float>&, bool) { st.add_f32(name, shape, p); });
   st.set_metadata("format", "pt");
   st.write(dir + "/model.safetensors");
   write_file_atomic(dir + "/tokenizer.model", read_text_file(tokenizer_model));
@@ -235,7 +225,9 @@ PretrainReport pretrain(const PretrainOptions& opt) {
   Gradients<float> acc(w), one(w);
   acc.embed.assign(w.embed.size(), 0.f);
   one.embed.assign(w.embed.size(), 0.f);
-  for_each_param(w, acc, [&](const std::string&, std::vector<float>& p, std::vector<float>&, bool) { rep.n_params += (int64_t)p.size(); });
+  for_each_param(w, acc, [&](const std::string&, const Shape&, std::vector<float>& p, std::vector<float>&, bool) {
+    rep.n_params += (int64_t)p.size();
+  });
 
   std::mt19937_64 rng(opt.seed);
   const int64_t max_start = (int64_t)train_ids.size() - opt.ctx;
@@ -254,7 +246,7 @@ PretrainReport pretrain(const PretrainOptions& opt) {
       for (size_t l = 0; l < acc.layers.size(); ++l) {
         add(acc.layers[l].attn_norm, one.layers[l].attn_norm);
         add(acc.layers[l].ffn_norm, one.layers[l].ffn_norm);
-        for (int k = 0; k < 7; ++k) add(acc.layers[l].W[k], one.layers[l].W[k]);
+        for (int k = 0; k < kNumSlots; ++k) add(acc.layers[l].W[k], one.layers[l].W[k]);
       }
       add(acc.final_norm, one.final_norm);
       add(acc.lm_head, one.lm_head);
@@ -290,7 +282,8 @@ PretrainReport pretrain(const PretrainOptions& opt) {
   ac.total_steps = total;
   ac.warmup_steps = std::max<int64_t>(1, (int64_t)(opt.warmup_fraction * (double)total));
   AdamW adam(ac);
-  for_each_param(w, acc, [&](const std::string& name, std::vector<float>& p, std::vector<float>& g, bool decay) {
+  for_each_param(w, acc, [&](const std::string& name, const Shape&, std::vector<float>& p, std::vector<float>& g,
+                            bool decay) {
     adam.add(name, p.data(), g.data(), (int64_t)p.size(), decay);
   });
   double last_print = -1e9;

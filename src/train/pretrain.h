@@ -31,12 +31,7 @@ struct PretrainOptions {
   template <class V>
   static void declare(V&& v) {
     using P = PretrainOptions;
-    v(&P::data, {.name = "text",
-                 .help = "Training text files (UTF-8); the last 5% of the tokens are held out",
-                 .aliases = "data",
-                 .recorded = false,
-                 .files = true,
-                 .required = true});
+    v(&P::data, text_files_option("text", "Training text files (UTF-8); the last 5% of the tokens are held out", "data"));
     v(&P::dim, {.name = "dim", .help = "Hidden size"});
     v(&P::layers, {.name = "layers", .help = "Transformer blocks"});
     v(&P::heads, {.name = "heads", .help = "Attention heads"});

@@ -12,9 +12,9 @@
 #include "core/error.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
-#include "io/tiny_model.h"
+#include "support/tiny_checkpoint.h"
 #include "model/backward.h"
-#include "model/tiny.h"
+#include "support/tiny_model.h"
 
 namespace fs = std::filesystem;
 using namespace sqz;
@@ -67,8 +67,8 @@ TEST(Calibrate, StatisticsMatchSlowReferences) {
   const auto starts = sample_windows((int64_t)toks.size(), o.ctx, o.nsamples, o.seed);
   auto wd = DenseWeights<double>::from_model(*model);
   Gradients<double> g(wd);
-  std::vector<std::vector<double>> fisher_ref(7);
-  for (int s = 0; s < 7; ++s) fisher_ref[(size_t)s].assign(wd.layers[1].W[s].size(), 0);
+  std::vector<std::vector<double>> fisher_ref(kNumSlots);
+  for (int s = 0; s < kNumSlots; ++s) fisher_ref[(size_t)s].assign(wd.layers[1].W[s].size(), 0);
   // Inputs captured through the hook for the Hessian reference.
   std::vector<float> attn_in;
   int64_t rows = 0;
@@ -80,16 +80,15 @@ TEST(Calibrate, StatisticsMatchSlowReferences) {
   });
   for (auto s0 : starts) {
     loss_and_grad<double>(wd, toks.data() + s0, o.ctx, &g);
-    for (int s = 0; s < 7; ++s)
+    for (int s = 0; s < kNumSlots; ++s)
       for (size_t k = 0; k < fisher_ref[(size_t)s].size(); ++k) fisher_ref[(size_t)s][k] += g.layers[1].W[s][k] * g.layers[1].W[s][k];
     KVCache cache(c, o.ctx);
     std::vector<float> logits((size_t)c.vocab_size);
     model->forward(toks.data() + s0, o.ctx, cache, logits.data(), false);
   }
   model->set_input_hook(nullptr);
-  const auto names = layer_linear_names(1);
-  for (int s = 0; s < 7; ++s) {
-    const TensorView* f = st.fisher(names[(size_t)s] + ".weight");
+  for (int s = 0; s < kNumSlots; ++s) {
+    const TensorView* f = st.fisher(linear_name(1, s) + ".weight");
     ASSERT_NE(f, nullptr);
     const auto fv = to_f32(*f);
     double mx = 0;
@@ -140,8 +139,8 @@ TEST(Calibrate, BringYourOwnFisherIsValidated) {
   auto write_fisher = [&](const std::string& skip, const std::string& bad_shape) {
     SafetensorsWriter w;
     for (int l = 0; l < c.n_layers; ++l)
-      for (const auto& base : layer_linear_names(l)) {
-        const std::string name = base + ".weight";
+      for (int s = 0; s < kNumSlots; ++s) {
+        const std::string name = linear_name(l, s) + ".weight";
         if (name == skip) continue;
         Shape shape = ck->require(name).shape;
         if (name == bad_shape) shape[1] += 1;
@@ -169,8 +168,8 @@ TEST(Calibrate, BringYourOwnFisherIsValidated) {
   {
     SafetensorsWriter w;
     for (int l = 0; l < c.n_layers; ++l)
-      for (const auto& base : layer_linear_names(l)) {
-        const std::string name = base + ".weight";
+      for (int s = 0; s < kNumSlots; ++s) {
+        const std::string name = linear_name(l, s) + ".weight";
         std::vector<float> v((size_t)ck->require(name).numel(), 1.0f);
         if (name == q0) v[3] = NAN;
         w.add_f32(name, ck->require(name).shape, v);

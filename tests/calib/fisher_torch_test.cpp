@@ -18,7 +18,7 @@
 
 #include "calib/calibrate.h"
 #include "calib/stats.h"
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "io/checkpoint.h"
 #include "model/backward.h"
 #include "model/llama.h"

@@ -11,10 +11,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "io/tiny_model.h"
 #include "kernels/format.h"
-#include "model/tiny.h"
 #include "quant/quantizer.h"
+#include "support/tiny_checkpoint.h"
+#include "support/tiny_model.h"
 
 namespace fs = std::filesystem;
 using namespace sqz;
@@ -363,4 +363,27 @@ TEST(CliOptions, CalibrateSpellingsAndMissingStatistics) {
   std::ifstream(out / "config.json") >> cfg;
   EXPECT_EQ(cfg["quantization_config"]["group_size"], 16);
   EXPECT_DOUBLE_EQ(cfg["quantization_config"]["damp_percent"].get<double>(), 0.02);
+}
+
+TEST(Cli, FormatsListsEveryRowOfTheFormatTable) {
+  const CmdResult r = run("formats --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  const auto rows = kernels::format_table();
+  ASSERT_EQ(j.at("formats").size(), rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const nlohmann::json& f = j["formats"][i];
+    EXPECT_EQ(f.at("name"), rows[i].name);
+    EXPECT_EQ(f.at("bits").get<std::vector<int>>(), rows[i].bits) << rows[i].name;
+    EXPECT_EQ(f.at("doc"), rows[i].doc);
+    ASSERT_FALSE(f.at("examples").empty()) << rows[i].name;
+    // The example's size is the row's own byte count (a 4096 x 4096 matrix).
+    const double bpw = f["examples"][0].at("bpw_4096x4096");
+    EXPECT_GT(bpw, 1.0) << rows[i].name;
+    EXPECT_LT(bpw, 10.0) << rows[i].name;
+    EXPECT_EQ(f.at("kernels")[0], "scalar") << rows[i].name;  // every row has its reference
+  }
+  const CmdResult t = run("formats");
+  EXPECT_EQ(t.code, 0);
+  for (const auto& f : rows) EXPECT_TRUE(has(t.out, std::string(f.name) + " ")) << f.name;
 }

@@ -51,9 +51,8 @@ inline void encode_linears(LlamaModel& model, const std::string& format, const n
   q["format"] = format;
   std::vector<std::pair<std::string, std::unique_ptr<Linear>*>> slots;
   for (size_t l = 0; l < model.layers().size(); ++l) {
-    const char* names[] = {"q", "k", "v", "o", "gate", "up", "down"};
-    auto ls = model.layers()[l].linear_slots();
-    for (size_t i = 0; i < ls.size(); ++i) slots.push_back({fmt::format("model.layers.{}.{}", l, names[i]), ls[i]});
+    auto& ls = model.layers()[l].linear;
+    for (int i = 0; i < kNumSlots; ++i) slots.push_back({linear_name((int)l, i), &ls[(size_t)i]});
   }
   for (auto& [base, slot] : slots) {
     Linear& lin = **slot;

@@ -15,7 +15,7 @@
 #include "cuda_test_util.h"
 #include "model/cuda_engine.h"
 #include "model/dense_linear.h"
-#include "model/tiny.h"
+#include "support/tiny_model.h"
 
 namespace {
 
@@ -31,13 +31,13 @@ class CudaEngine : public ::testing::Test {
 
 void round_dense_to_f16(LlamaModel& m) {
   for (auto& L : m.layers())
-    for (auto* slot : L.linear_slots()) {
-      std::vector<float> w = (*slot)->dequantize();
+    for (auto& slot : L.linear) {
+      std::vector<float> w = slot->dequantize();
       for (auto& x : w) x = fp16_to_f32(f32_to_fp16(x));
-      std::vector<float> b = (*slot)->bias();
-      const int64_t out = (*slot)->out_features(), in = (*slot)->in_features();
-      *slot = std::make_unique<DenseLinear>(std::move(w), out, in);
-      (*slot)->set_bias(std::move(b));
+      std::vector<float> b = slot->bias();
+      const int64_t out = slot->out_features(), in = slot->in_features();
+      slot = std::make_unique<DenseLinear>(std::move(w), out, in);
+      slot->set_bias(std::move(b));
     }
 }
 

@@ -6,12 +6,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "core/mmap.h"
 #include "core/error.h"
+#include "core/file_io.h"
+#include "core/mmap.h"
 #include "core/progress.h"
 #include "eval/compare.h"
-#include "io/tiny_model.h"
-#include "model/tiny.h"
+#include "support/tiny_checkpoint.h"
+#include "support/tiny_model.h"
 
 namespace fs = std::filesystem;
 using namespace sqz;

@@ -4,7 +4,7 @@
 
 #include "eval/perplexity.h"
 #include "model/ops.h"
-#include "model/tiny.h"
+#include "support/tiny_model.h"
 
 using namespace sqz;
 

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "eval/perplexity.h"
 #include "io/checkpoint.h"
 #include "model/llama.h"

@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <limits>
 
-#include "core/mmap.h"
-#include "io/tiny_model.h"
+#include "core/file_io.h"
+#include "support/tiny_checkpoint.h"
 #include "io_test_util.h"
 
 namespace sqz {
@@ -19,17 +19,11 @@ using testing_io::read_bytes;
 using testing_io::ScratchDir;
 using testing_io::write_bytes;
 
+// tiny_config() with hidden 64 and a 16-token context.
 ModelConfig small_config() {
-  ModelConfig c;
-  c.dim = 32;
+  ModelConfig c = tiny_config();
   c.hidden_dim = 64;
-  c.n_layers = 2;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.head_dim = 8;
-  c.vocab_size = 64;
   c.max_seq_len = 16;
-  c.norm_eps = 1e-5f;
   return c;
 }
 
@@ -59,14 +53,6 @@ void write_hf(const std::string& dir, const nlohmann::json& config, const std::v
     w.add(t.name, dtype, t.shape, b.data(), b.size());
   }
   w.write(dir + "/model.safetensors");
-}
-
-TEST(Checkpoint, LayerLinearNames) {
-  EXPECT_EQ(layer_linear_names(3),
-            (std::vector<std::string>{"model.layers.3.self_attn.q_proj", "model.layers.3.self_attn.k_proj",
-                                      "model.layers.3.self_attn.v_proj", "model.layers.3.self_attn.o_proj",
-                                      "model.layers.3.mlp.gate_proj", "model.layers.3.mlp.up_proj",
-                                      "model.layers.3.mlp.down_proj"}));
 }
 
 class HfDtype : public ::testing::TestWithParam<DType> {};

@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "core/half.h"
-#include "io/tiny_model.h"
+#include "support/tiny_checkpoint.h"
 #include "io_test_util.h"
 
 namespace sqz {

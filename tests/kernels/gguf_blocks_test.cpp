@@ -510,6 +510,6 @@ TEST(GgufBlocks, Q8KBlockSumsAndScale) {
 TEST(GgufBlocks, RejectsPartialBlocks) {
   std::vector<float> out(300);
   std::vector<uint8_t> blocks(1000);
-  EXPECT_THROW(dequant_q4_k(blocks.data(), out.data(), 300), Error);
-  EXPECT_THROW(quantize_q4_0(out.data(), blocks.data(), 40, nullptr), Error);
+  EXPECT_THROW(find_block_type("q4_k")->dequant(blocks.data(), out.data(), 300), Error);
+  EXPECT_THROW(find_block_type("q4_0")->quantize(out.data(), blocks.data(), 40, nullptr), Error);
 }

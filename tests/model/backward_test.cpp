@@ -6,7 +6,7 @@
 
 #include "model/backward.h"
 #include "model/ops.h"
-#include "model/tiny.h"
+#include "support/tiny_model.h"
 
 using namespace sqz;
 
@@ -68,17 +68,18 @@ TEST(Backward, GradientsMatchFiniteDifferences) {
     auto w = DenseWeights<double>::from_model(*m);
     if (variant == 2)  // q/k/v biases (qwen2)
       for (auto& L : w.layers)
-        for (int s = 0; s < 3; ++s) {
+        for (int s : {kQ, kK, kV}) {
           auto b = random_normal(L.W[s].size() / (size_t)c.dim, 100 + s, 0.1f);
           L.bias[s].assign(b.begin(), b.end());
         }
     Gradients<double> g(w);
     loss_and_grad<double>(w, kTokens.data(), (int64_t)kTokens.size(), &g);
     for (size_t l = 0; l < w.layers.size(); ++l) {
-      for (int s = 0; s < 7; ++s) {
+      for (int s = 0; s < kNumSlots; ++s) {
         EXPECT_LT(check_tensor(w, w.layers[l].W[s], g.layers[l].W[s]), 1e-4) << "layer " << l << " linear " << s;
-        if (!w.layers[l].bias[s].empty())
+        if (!w.layers[l].bias[s].empty()) {
           EXPECT_LT(check_tensor(w, w.layers[l].bias[s], g.layers[l].bias[s]), 1e-4) << "bias " << s;
+        }
       }
       EXPECT_LT(check_tensor(w, w.layers[l].attn_norm, g.layers[l].attn_norm), 1e-4);
       EXPECT_LT(check_tensor(w, w.layers[l].ffn_norm, g.layers[l].ffn_norm), 1e-4);

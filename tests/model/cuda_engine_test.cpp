@@ -4,7 +4,7 @@
 
 #include "core/error.h"
 #include "model/cuda_engine.h"
-#include "model/tiny.h"
+#include "support/tiny_model.h"
 
 namespace {
 

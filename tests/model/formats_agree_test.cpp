@@ -7,9 +7,9 @@
 #include <cmath>
 #include <filesystem>
 
-#include "io/tiny_model.h"
+#include "support/tiny_checkpoint.h"
 #include "model/llama.h"
-#include "model/tiny.h"
+#include "support/tiny_model.h"
 
 namespace fs = std::filesystem;
 using namespace sqz;

@@ -4,7 +4,7 @@
 
 #include "core/half.h"
 #include "model/dense_linear.h"
-#include "model/tiny.h"
+#include "support/tiny_model.h"
 
 using namespace sqz;
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "model/ops.h"
-#include "model/tiny.h"
+#include "support/tiny_model.h"
 
 using namespace sqz;
 

@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "model/backward.h"
-#include "model/tiny.h"
+#include "support/tiny_model.h"
 
 using namespace sqz;
 
@@ -41,7 +41,7 @@ void check_streamed_equals_whole(const ModelConfig& c, bool with_biases) {
   auto w = DenseWeights<T>::from_model(*model);
   if (with_biases)  // every linear gets a bias, so each accumulating bias gradient is exercised
     for (auto& L : w.layers)
-      for (int s = 0; s < 7; ++s) {
+      for (int s = 0; s < kNumSlots; ++s) {
         L.bias[s].resize(L.W[s].size() / (s == 6 ? (size_t)c.hidden_dim : s == 3 ? (size_t)c.q_dim() : (size_t)c.dim));
         for (size_t o = 0; o < L.bias[s].size(); ++o) L.bias[s][o] = (T)(0.01 * (double)((o * 7 + s) % 11) - 0.05);
       }
@@ -64,7 +64,7 @@ void check_streamed_equals_whole(const ModelConfig& c, bool with_biases) {
     const auto &a = sink.layers[(size_t)l], &b = whole.layers[(size_t)l];
     EXPECT_TRUE(same_bits(a.attn_norm, b.attn_norm)) << "layer " << l;
     EXPECT_TRUE(same_bits(a.ffn_norm, b.ffn_norm)) << "layer " << l;
-    for (int s = 0; s < 7; ++s) {
+    for (int s = 0; s < kNumSlots; ++s) {
       EXPECT_TRUE(same_bits(a.W[s], b.W[s])) << "layer " << l << " linear " << s;
       EXPECT_TRUE(same_bits(a.bias[s], b.bias[s])) << "layer " << l << " bias " << s;
     }

@@ -9,12 +9,11 @@
 
 #include "calib/calibrate.h"
 #include "core/error.h"
-#include "core/mmap.h"
 #include "io/checkpoint.h"
-#include "io/tiny_model.h"
+#include "support/tiny_checkpoint.h"
 #include "kernels/cpu/formats.h"
 #include "model/llama.h"
-#include "model/tiny.h"
+#include "support/tiny_model.h"
 #include "quant/quantizer.h"
 
 namespace fs = std::filesystem;
@@ -147,8 +146,8 @@ TEST(QuantizeE2E, SqueezeLlmSparsePartIsExactAndSized) {
   quantize_model(fx().model, o, out.string());
   auto q = load_model(out.string());
   auto f = load_model(fx().model);
-  const Linear* ql = q->layers()[0].gate.get();
-  const Linear* fl = f->layers()[0].gate.get();
+  const Linear* ql = q->layers()[0].linear[kGate].get();
+  const Linear* fl = f->layers()[0].linear[kGate].get();
   const auto qw = ql->dequantize(), fw = fl->dequantize();
   auto ck = open_checkpoint(out.string());
   const TensorView& rp = ck->require("model.layers.0.mlp.gate_proj.sparse_row_ptr");

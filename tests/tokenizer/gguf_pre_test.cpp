@@ -10,9 +10,10 @@
 
 #include "bpe_fixture.h"
 #include "core/error.h"
+#include "core/file_io.h"
 #include "core/mmap.h"
 #include "io/gguf.h"
-#include "tok_test_util.h"
+#include "tokenizer_test_util.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
 

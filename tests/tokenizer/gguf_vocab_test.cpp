@@ -8,7 +8,7 @@
 #include "bpe_fixture.h"
 #include "core/error.h"
 #include "io/gguf.h"
-#include "tok_test_util.h"
+#include "tokenizer_test_util.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
 

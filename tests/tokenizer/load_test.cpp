@@ -5,7 +5,7 @@
 #include "bpe_fixture.h"
 #include "core/error.h"
 #include "io/checkpoint.h"
-#include "tok_test_util.h"
+#include "tokenizer_test_util.h"
 #include "tokenizer/tokenizer.h"
 
 namespace sqz {

@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "core/error.h"
-#include "tok_test_util.h"
+#include "tokenizer_test_util.h"
 #include "tokenizer/tokenizer.h"
 
 // Defined in libsentencepiece but not declared by its 0.1.97 headers; silences the trainer's log.

@@ -8,10 +8,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "io/checkpoint.h"
 #include "io/gguf.h"
-#include "tok_test_util.h"
+#include "tokenizer_test_util.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
 

@@ -9,9 +9,10 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "core/file_io.h"
 #include "core/mmap.h"
 #include "io/gguf.h"
-#include "tok_test_util.h"
+#include "tokenizer_test_util.h"
 #include "tokenizer/tokenizer.h"
 
 namespace sqz {

@@ -18,9 +18,9 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "io/checkpoint.h"
-#include "io/tiny_model.h"
+#include "support/tiny_checkpoint.h"
 #include "model/llama.h"
-#include "model/tiny.h"
+#include "support/tiny_model.h"
 #include "quant/quantizer.h"
 #include "tokenizer/tokenizer.h"
 
@@ -186,7 +186,7 @@ TEST(Finetune, RoundedDequantizationEqualsTheInferencePath) {
     const DenseWeights<float> ref = DenseWeights<float>::from_model(m);
     M.refresh(true);
     for (size_t l = 0; l < ref.layers.size(); ++l)
-      for (int s = 0; s < 7; ++s) EXPECT_EQ(M.dense.layers[l].W[s], ref.layers[l].W[s]) << name << " " << l << " " << s;
+      for (int s = 0; s < kNumSlots; ++s) EXPECT_EQ(M.dense.layers[l].W[s], ref.layers[l].W[s]) << name << " " << l << " " << s;
     EXPECT_EQ(M.dense.lm_head, ref.lm_head) << name;
   }
 }
@@ -221,7 +221,7 @@ TEST(Finetune, DistillationGradientMatchesFiniteDifferences) {
     return worst;
   };
   for (size_t l = 0; l < w.layers.size(); ++l) {
-    for (int s = 0; s < 7; ++s) EXPECT_LT(check(w.layers[l].W[s], g.layers[l].W[s]), 1e-4) << l << " " << s;
+    for (int s = 0; s < kNumSlots; ++s) EXPECT_LT(check(w.layers[l].W[s], g.layers[l].W[s]), 1e-4) << l << " " << s;
     EXPECT_LT(check(w.layers[l].attn_norm, g.layers[l].attn_norm), 1e-4);
     EXPECT_LT(check(w.layers[l].ffn_norm, g.layers[l].ffn_norm), 1e-4);
   }

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "core/mmap.h"
+#include "core/file_io.h"
 #include "core/progress.h"
 #include "model/llama.h"
 #include "tokenizer/tokenizer.h"
@@ -116,14 +116,8 @@ TEST(Pretrain, IsDeterministic) {
 }
 
 TEST(Pretrain, EmbeddingGradientMatchesFiniteDifferences) {
-  ModelConfig c;
-  c.dim = 8;
-  c.hidden_dim = 16;
-  c.n_layers = 1;
-  c.n_heads = 2;
-  c.n_kv_heads = 2;
-  c.head_dim = 4;
-  c.vocab_size = 11;
+  const ModelConfig c{.dim = 8, .hidden_dim = 16, .n_layers = 1, .n_heads = 2, .n_kv_heads = 2, .head_dim = 4,
+                      .vocab_size = 11};
   const DenseWeights<float> wf = train::init_weights(c, 3);
   DenseWeights<double> w;
   auto conv = [](const std::vector<float>& f) { return std::vector<double>(f.begin(), f.end()); };
@@ -133,8 +127,8 @@ TEST(Pretrain, EmbeddingGradientMatchesFiniteDifferences) {
     DenseWeights<double>::Layer l;
     l.attn_norm = conv(L.attn_norm);
     l.ffn_norm = conv(L.ffn_norm);
-    for (int s = 0; s < 7; ++s) l.W[s] = conv(L.W[s]);
-    for (int s = 0; s < 7; ++s)
+    for (int s = 0; s < kNumSlots; ++s) l.W[s] = conv(L.W[s]);
+    for (int s = 0; s < kNumSlots; ++s)
       for (auto& x : l.W[s]) x *= 20;  // larger than the 0.02 init, so the loss depends visibly on them
     w.layers.push_back(l);
   }

@@ -19,6 +19,13 @@
 
 namespace sqz::kernels {
 
+// A format's scalar reference kernels from its reference dequantizer: rows through dequantized rows.
+template <auto Ref, auto View>
+constexpr FormatKernels reference_kernels() {
+  return {detail::rows_by_dequant<detail::dequant_rows<Ref, View>>, detail::dequant_rows<Ref, View>};
+}
+
+
 using detail::group_size_of;
 
 // ---- index packing ----
@@ -167,8 +174,7 @@ const Format& lut_format() {
     f.label = [](const FormatParams& p) { return fmt::format("lut{}", p.bits); };
     f.validate = [](PackedMatrix& m, const std::string& where) { check_finite_f16(m, detail::kLutTable, where); };
     f.encode = lut_encode;
-    f.isa[0] = {detail::rows_by_dequant<detail::dequant_rows<lut_dequant_ref, detail::lut_of>>,
-                detail::dequant_rows<lut_dequant_ref, detail::lut_of>};
+    f.isa[0] = reference_kernels<lut_dequant_ref, detail::lut_of>();
     return f;
   }();
   return f;
@@ -253,8 +259,7 @@ const Format& group_format() {
       }
     };
     f.encode = group_encode;
-    f.isa[0] = {detail::rows_by_dequant<detail::dequant_rows<group_dequant_ref, detail::group_of>>,
-                detail::dequant_rows<group_dequant_ref, detail::group_of>};
+    f.isa[0] = reference_kernels<group_dequant_ref, detail::group_of>();
     return f;
   }();
   return f;
@@ -347,8 +352,7 @@ const Format& nf4_format() {
     f.label = [](const FormatParams& p) { return std::string(p.dq_block > 0 ? "nf4+dq" : "nf4"); };
     f.validate = nf4_validate;
     f.encode = nf4_encode;
-    f.isa[0] = {detail::rows_by_dequant<detail::dequant_rows<nf4_dequant_ref, detail::nf4_of>>,
-                detail::dequant_rows<nf4_dequant_ref, detail::nf4_of>};
+    f.isa[0] = reference_kernels<nf4_dequant_ref, detail::nf4_of>();
     return f;
   }();
   return f;

@@ -59,6 +59,13 @@ uint8_t iq_sign_byte(uint32_t seven) { return (uint8_t)(seven | ((std::popcount(
 
 // Value j (byte j) of grid entry e.
 uint8_t grid_byte(uint64_t e, int j) { return (uint8_t)(e >> (8 * j)); }
+// out[j] = +-scale * grid_byte(grid, j) for j < n, negative where bit j of signs is set (the IQ2/IQ3 types).
+void put_signed_grid(float* out, float scale, uint64_t grid, unsigned signs, int n) {
+  for (int j = 0; j < n; ++j) {
+    const float v = scale * (float)grid_byte(grid, j);
+    out[j] = (signs >> j) & 1 ? -v : v;
+  }
+}
 
 // 2-bit packing shared by Q2_K and Q3_K: weight w's two bits sit in byte 32*(w/128) + w%32 at bit
 // 2*((w%128)/32).
@@ -94,20 +101,25 @@ void k4_put_scales(uint8_t* s, const uint8_t* ls, const uint8_t* lm) {
 // ---------------------------------------------------------------------------------------------------
 // Scale searches of ggml's quantizers (same arithmetic, same order).
 
+// Max-magnitude weight of a block, keeping its sign (first one on ties).
+float signed_absmax(const float* x, int n) {
+  float amax = 0, max = 0;
+  for (int j = 0; j < n; ++j) {
+    if (amax < std::fabs(x[j])) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  return max;
+}
+
 // Symmetric scale for signed levels -nmax..nmax-1 (stored +nmax in L): start from scale max/-nmax
 // (so the largest-magnitude weight maps to -nmax), then try 18 nearby scales, keeping the one that
 // maximises (sum w x l)^2 / sum w l^2 -- the weighted least-squares fit of x by scale * l. Weights
 // default to x^2. Returns the least-squares scale for the chosen levels.
 float fit_symmetric(int n, int nmax, const float* x, int8_t* L, const float* w_in) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupEps) {
+  const float max = signed_absmax(x, n);  // the weight of largest magnitude, sign kept
+  if (std::fabs(max) < kGroupEps) {
     std::fill(L, L + n, (int8_t)0);
     return 0.0f;
   }
@@ -147,15 +159,8 @@ float fit_symmetric(int n, int nmax, const float* x, int8_t* L, const float* w_i
 // coordinate descent moving one level at a time when that improves (sum w x l)^2 / sum w l^2, w = x^2.
 // Returns the least-squares scale; L holds level + nmax.
 float fit_symmetric_descent(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupEps) {
+  const float max = signed_absmax(x, n);  // the weight of largest magnitude, sign kept
+  if (std::fabs(max) < kGroupEps) {
     std::fill(L, L + n, (int8_t)0);
     return 0.0f;
   }
@@ -540,10 +545,7 @@ void dequant_iq2_xxs(const uint8_t* b, float* out, int64_t n) {
       for (int l = 0; l < 4; ++l) {
         const uint64_t g = kIq2xxsGrid[(idx >> (8 * l)) & 0xFF];
         const uint8_t signs = iq_sign_byte((aux >> (7 * l)) & 127);
-        for (int j = 0; j < 8; ++j) {
-          const float v = db * (float)grid_byte(g, j);
-          out[32 * ib + 8 * l + j] = (signs >> j) & 1 ? -v : v;
-        }
+        put_signed_grid(out + 32 * ib + 8 * l, db, g, signs, 8);
       }
     }
   }
@@ -561,10 +563,7 @@ void dequant_iq2_xs(const uint8_t* b, float* out, int64_t n) {
         const uint16_t q = u16_at(b + 2 + 2 * (4 * ib + l));
         const uint64_t g = kIq2xsGrid[q & 511];
         const uint8_t signs = iq_sign_byte(q >> 9);
-        for (int j = 0; j < 8; ++j) {
-          const float v = db[l / 2] * (float)grid_byte(g, j);
-          out[32 * ib + 8 * l + j] = (signs >> j) & 1 ? -v : v;
-        }
+        put_signed_grid(out + 32 * ib + 8 * l, db[l / 2], g, signs, 8);
       }
     }
   }
@@ -583,10 +582,7 @@ void dequant_iq2_s(const uint8_t* b, float* out, int64_t n) {
         const int index = qs[4 * ib + l] | (((qh[ib] >> (2 * l)) & 3) << 8);
         const uint64_t g = kIq2sGrid[index];
         const uint8_t s = signs[4 * ib + l];
-        for (int j = 0; j < 8; ++j) {
-          const float v = db[l / 2] * (float)grid_byte(g, j);
-          out[32 * ib + 8 * l + j] = (s >> j) & 1 ? -v : v;
-        }
+        put_signed_grid(out + 32 * ib + 8 * l, db[l / 2], g, s, 8);
       }
     }
   }
@@ -605,10 +601,7 @@ void dequant_iq3_xxs(const uint8_t* b, float* out, int64_t n) {
         const uint8_t signs = iq_sign_byte((aux >> (7 * l)) & 127);
         for (int half = 0; half < 2; ++half) {
           const uint32_t g = kIq3xxsGrid[qs[8 * ib + 2 * l + half]];
-          for (int j = 0; j < 4; ++j) {
-            const float v = db * (float)grid_byte(g, j);
-            out[32 * ib + 8 * l + 4 * half + j] = (signs >> (4 * half + j)) & 1 ? -v : v;
-          }
+          put_signed_grid(out + 32 * ib + 8 * l + 4 * half, db, g, (unsigned)signs >> (4 * half), 4);
         }
       }
     }
@@ -627,10 +620,7 @@ void dequant_iq3_s(const uint8_t* b, float* out, int64_t n) {
         const int index = qs[8 * ib + k] | (((qh[ib] >> k) & 1) << 8);
         const uint32_t g = kIq3sGrid[index];
         const uint8_t s = signs[4 * ib + k / 2];
-        for (int j = 0; j < 4; ++j) {
-          const float v = db * (float)grid_byte(g, j);
-          out[32 * ib + 4 * k + j] = (s >> (4 * (k % 2) + j)) & 1 ? -v : v;
-        }
+        put_signed_grid(out + 32 * ib + 4 * k, db, g, (unsigned)s >> (4 * (k % 2)), 4);
       }
     }
   }
@@ -682,18 +672,6 @@ void dequant_iq1_m(const uint8_t* b, float* out, int64_t n) {
 
 namespace {
 
-// Max-magnitude weight of a block, keeping its sign (first one on ties).
-float signed_absmax(const float* x, int n) {
-  float amax = 0, max = 0;
-  for (int j = 0; j < n; ++j) {
-    if (amax < std::fabs(x[j])) {
-      amax = std::fabs(x[j]);
-      max = x[j];
-    }
-  }
-  return max;
-}
-
 // Legacy symmetric types (Q4_0: nmax 8, Q5_0: nmax 16), reference rule: d = max / -nmax, level =
 // trunc(x / d + nmax + 0.5), at most 2 nmax - 1.
 void legacy_symmetric_ref(const float* x, int nmax, uint8_t* L, float& d_out) {
@@ -740,71 +718,42 @@ void legacy_affine_weighted(const float* x, const float* imp, float sigma2, int 
 
 }  // namespace
 
-void quantize_q4_0(const float* x, uint8_t* b, int64_t n, const float* imp) {
-  const int64_t nb = blocks_of(n, 32, "q4_0");
+namespace {
+
+// The legacy 32-weight blocks: Q4_0 / Q5_0 (d; codes - 8 or - 16) and Q4_1 / Q5_1 (d, m; codes + m/d),
+// 4 low bits packed as nibbles after the scale(s) and, for the 5-bit types, the fifth bits before them.
+template <int kBits, bool kAffine>
+void quantize_legacy(const float* x, uint8_t* b, int64_t n, const float* imp, const char* name) {
+  constexpr int nmax = kAffine ? (1 << kBits) - 1 : 1 << (kBits - 1);
+  constexpr int head = kAffine ? 4 : 2, block_bytes = head + (kBits == 5 ? 4 : 0) + 16;
+  const int64_t nb = blocks_of(n, 32, name);
   const float sigma2 = imp ? row_sigma2(x, n) : 0.0f;
-  for (int64_t i = 0; i < nb; ++i, x += 32, b += 18) {
+  for (int64_t i = 0; i < nb; ++i, x += 32, b += block_bytes) {
     uint8_t L[32];
-    float d;
-    if (imp)
-      legacy_symmetric_weighted(x, imp + 32 * i, sigma2, 8, L, d);
-    else
-      legacy_symmetric_ref(x, 8, L, d);
+    float d, m = 0;
+    if constexpr (kAffine) {
+      if (imp) legacy_affine_weighted(x, imp + 32 * i, sigma2, nmax, L, d, m);
+      else legacy_affine_ref(x, nmax, L, d, m);
+    } else {
+      if (imp) legacy_symmetric_weighted(x, imp + 32 * i, sigma2, nmax, L, d);
+      else legacy_symmetric_ref(x, nmax, L, d);
+    }
     put_half(b, d);
-    pack_nibbles_32(L, b + 2);
+    if constexpr (kAffine) put_half(b + 2, m);
+    if constexpr (kBits == 5) {
+      const uint32_t qh = fifth_bits_32(L);
+      std::memcpy(b + head, &qh, 4);
+    }
+    pack_nibbles_32(L, b + block_bytes - 16);
   }
 }
 
-void quantize_q5_0(const float* x, uint8_t* b, int64_t n, const float* imp) {
-  const int64_t nb = blocks_of(n, 32, "q5_0");
-  const float sigma2 = imp ? row_sigma2(x, n) : 0.0f;
-  for (int64_t i = 0; i < nb; ++i, x += 32, b += 22) {
-    uint8_t L[32];
-    float d;
-    if (imp)
-      legacy_symmetric_weighted(x, imp + 32 * i, sigma2, 16, L, d);
-    else
-      legacy_symmetric_ref(x, 16, L, d);
-    put_half(b, d);
-    const uint32_t qh = fifth_bits_32(L);
-    std::memcpy(b + 2, &qh, 4);
-    pack_nibbles_32(L, b + 6);
-  }
-}
+}  // namespace
 
-void quantize_q4_1(const float* x, uint8_t* b, int64_t n, const float* imp) {
-  const int64_t nb = blocks_of(n, 32, "q4_1");
-  const float sigma2 = imp ? row_sigma2(x, n) : 0.0f;
-  for (int64_t i = 0; i < nb; ++i, x += 32, b += 20) {
-    uint8_t L[32];
-    float d, m;
-    if (imp)
-      legacy_affine_weighted(x, imp + 32 * i, sigma2, 15, L, d, m);
-    else
-      legacy_affine_ref(x, 15, L, d, m);
-    put_half(b, d);
-    put_half(b + 2, m);
-    pack_nibbles_32(L, b + 4);
-  }
-}
-
-void quantize_q5_1(const float* x, uint8_t* b, int64_t n, const float* imp) {
-  const int64_t nb = blocks_of(n, 32, "q5_1");
-  const float sigma2 = imp ? row_sigma2(x, n) : 0.0f;
-  for (int64_t i = 0; i < nb; ++i, x += 32, b += 24) {
-    uint8_t L[32];
-    float d, m;
-    if (imp)
-      legacy_affine_weighted(x, imp + 32 * i, sigma2, 31, L, d, m);
-    else
-      legacy_affine_ref(x, 31, L, d, m);
-    put_half(b, d);
-    put_half(b + 2, m);
-    const uint32_t qh = fifth_bits_32(L);
-    std::memcpy(b + 4, &qh, 4);
-    pack_nibbles_32(L, b + 8);
-  }
-}
+void quantize_q4_0(const float* x, uint8_t* b, int64_t n, const float* imp) { quantize_legacy<4, false>(x, b, n, imp, "q4_0"); }
+void quantize_q5_0(const float* x, uint8_t* b, int64_t n, const float* imp) { quantize_legacy<5, false>(x, b, n, imp, "q5_0"); }
+void quantize_q4_1(const float* x, uint8_t* b, int64_t n, const float* imp) { quantize_legacy<4, true>(x, b, n, imp, "q4_1"); }
+void quantize_q5_1(const float* x, uint8_t* b, int64_t n, const float* imp) { quantize_legacy<5, true>(x, b, n, imp, "q5_1"); }
 
 // d = amax / 127, level = round(x / d) half away from zero. No weighted variant (ggml has none).
 void quantize_q8_0(const float* x, uint8_t* b, int64_t n, const float*) {

@@ -40,8 +40,8 @@ struct BlockType {
   uint32_t ggml_type;     // GgmlType
   int64_t block_weights;  // weights per block
   int64_t block_bytes;    // bytes per block
-  DequantFn dequant;
-  QuantizeFn quantize;    // null where sqz has no encoder (IQ1/IQ2/IQ3)
+  DequantFn dequant;      // n weights (a multiple of block_weights) from n / block_weights blocks
+  QuantizeFn quantize;    // null where sqz has no encoder (IQ1/IQ2/IQ3); Q8_0 and Q8_K ignore importance, as ggml does
 };
 
 // Every type above, in ggml type order.
@@ -53,41 +53,5 @@ const BlockType* find_block_type(std::string_view name);
 // Bytes of n weights of type t (n a multiple of t.block_weights, else an sqz::Error).
 int64_t row_bytes(const BlockType& t, int64_t n);
 
-// Decoders: n weights (a multiple of the block size) from n / block_weights blocks.
-void dequant_q4_0(const uint8_t* blocks, float* out, int64_t n);
-void dequant_q4_1(const uint8_t* blocks, float* out, int64_t n);
-void dequant_q5_0(const uint8_t* blocks, float* out, int64_t n);
-void dequant_q5_1(const uint8_t* blocks, float* out, int64_t n);
-void dequant_q8_0(const uint8_t* blocks, float* out, int64_t n);
-void dequant_q2_k(const uint8_t* blocks, float* out, int64_t n);
-void dequant_q3_k(const uint8_t* blocks, float* out, int64_t n);
-void dequant_q4_k(const uint8_t* blocks, float* out, int64_t n);
-void dequant_q5_k(const uint8_t* blocks, float* out, int64_t n);
-void dequant_q6_k(const uint8_t* blocks, float* out, int64_t n);
-void dequant_q8_k(const uint8_t* blocks, float* out, int64_t n);
-void dequant_iq4_nl(const uint8_t* blocks, float* out, int64_t n);
-void dequant_iq4_xs(const uint8_t* blocks, float* out, int64_t n);
-void dequant_iq2_xxs(const uint8_t* blocks, float* out, int64_t n);
-void dequant_iq2_xs(const uint8_t* blocks, float* out, int64_t n);
-void dequant_iq2_s(const uint8_t* blocks, float* out, int64_t n);
-void dequant_iq3_xxs(const uint8_t* blocks, float* out, int64_t n);
-void dequant_iq3_s(const uint8_t* blocks, float* out, int64_t n);
-void dequant_iq1_s(const uint8_t* blocks, float* out, int64_t n);
-void dequant_iq1_m(const uint8_t* blocks, float* out, int64_t n);
-
-// Encoders (see the top of this file for `importance`). Q8_0 and Q8_K ignore importance, as ggml does.
-void quantize_q4_0(const float* x, uint8_t* blocks, int64_t n, const float* importance);
-void quantize_q4_1(const float* x, uint8_t* blocks, int64_t n, const float* importance);
-void quantize_q5_0(const float* x, uint8_t* blocks, int64_t n, const float* importance);
-void quantize_q5_1(const float* x, uint8_t* blocks, int64_t n, const float* importance);
-void quantize_q8_0(const float* x, uint8_t* blocks, int64_t n, const float* importance);
-void quantize_q2_k(const float* x, uint8_t* blocks, int64_t n, const float* importance);
-void quantize_q3_k(const float* x, uint8_t* blocks, int64_t n, const float* importance);
-void quantize_q4_k(const float* x, uint8_t* blocks, int64_t n, const float* importance);
-void quantize_q5_k(const float* x, uint8_t* blocks, int64_t n, const float* importance);
-void quantize_q6_k(const float* x, uint8_t* blocks, int64_t n, const float* importance);
-void quantize_q8_k(const float* x, uint8_t* blocks, int64_t n, const float* importance);
-void quantize_iq4_nl(const float* x, uint8_t* blocks, int64_t n, const float* importance);
-void quantize_iq4_xs(const float* x, uint8_t* blocks, int64_t n, const float* importance);
 
 }  // namespace sqz::kernels::gguf

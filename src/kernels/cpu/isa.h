@@ -17,7 +17,6 @@ enum class Isa { Scalar, Avx2, Avx512 };
 Isa active_isa();
 Isa detected_isa();                // best ISA this CPU runs
 void set_isa(Isa isa);             // throws Error unless isa is in supported_isas(); process-wide
-inline void set_isa_override(Isa isa) { set_isa(isa); }
 std::vector<Isa> supported_isas();  // Scalar first, ascending
 const char* isa_name(Isa isa);      // "scalar", "avx2", "avx512"
 std::optional<Isa> parse_isa(std::string_view name);

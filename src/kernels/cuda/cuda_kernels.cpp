@@ -366,6 +366,15 @@ void cublas_f16(Context& ctx, const uint16_t* W, int64_t rows, int64_t cols, con
                "cublasGemmEx (fp16)");
 }
 
+// The SwiGLU epilogue of a gate/up pair whose products went to tmp in fp32 ([gate | up], n x rows each).
+void swiglu_from_f32(Context& ctx, const Product& p, const float* tmp) {
+  const DeviceMatrix &g = *p.m[0], &u = *p.m[1];
+  check_cuda(launch_swiglu_f32(tmp, tmp + (size_t)(p.n * g.rows), g.rows, g.bias ? g.bias.as<float>() : nullptr,
+                               u.bias ? u.bias.as<float>() : nullptr, p.n, g.rows, p.out_h, p.ldo, ctx.stream(),
+                               cuda_tuning().pdl),
+             "SwiGLU");
+}
+
 // Each matrix's fp16 weights, one after another (a packed one dequantized into workspace 0), through cuBLAS.
 void cublas_product(Context& ctx, const Product& p) {
   const bool swiglu = p.epi == Epilogue::SwiGLU;
@@ -385,13 +394,7 @@ void cublas_product(Context& ctx, const Product& p) {
     if (m.bias && !swiglu)
       check_cuda(launch_bias_epilogue(y, ldy, m.bias.as<float>(), p.n, m.rows, ctx.stream()), "bias");
   }
-  if (swiglu) {
-    const DeviceMatrix &g = *p.m[0], &u = *p.m[1];
-    check_cuda(launch_swiglu_f32(tmp, tmp + (size_t)(p.n * g.rows), g.rows, g.bias ? g.bias.as<float>() : nullptr,
-                                 u.bias ? u.bias.as<float>() : nullptr, p.n, g.rows, p.out_h, p.ldo, ctx.stream(),
-                                 cuda_tuning().pdl),
-               "SwiGLU");
-  }
+  if (swiglu) swiglu_from_f32(ctx, p, tmp);
 }
 
 // W8A8 for many tokens: cuBLAS's int8 GEMM (exact int32 sums), then the scales; the fused kernel in passes
@@ -431,13 +434,7 @@ void w8a8_gemm(Context& ctx, const Product& p) {
       check_cuda(launch_w8a8_gemv(c, ctx.stream(), cuda_tuning().pdl), "W8A8 fused product");
     }
   }
-  if (swiglu) {
-    const DeviceMatrix &g = *p.m[0], &u = *p.m[1];
-    check_cuda(launch_swiglu_f32(tmp, tmp + (size_t)(p.n * g.rows), g.rows, g.bias ? g.bias.as<float>() : nullptr,
-                                 u.bias ? u.bias.as<float>() : nullptr, p.n, g.rows, p.out_h, p.ldo, ctx.stream(),
-                                 cuda_tuning().pdl),
-               "SwiGLU");
-  }
+  if (swiglu) swiglu_from_f32(ctx, p, tmp);
 }
 
 int dequant_kind(const DeviceMatrix& m) {

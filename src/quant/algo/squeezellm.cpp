@@ -20,6 +20,20 @@ void check_inputs(int64_t rows, int64_t cols, const SparseSplit* split, const Sq
               "squeezellm: sparse split is for [{}, {}], the matrix is [{}, {}]", split->rows, split->cols, rows, cols);
 }
 
+// Calls fn(c) for each column c of row r that is not in the sparse split, in increasing order.
+template <typename Fn>
+void for_each_dense_col(const SparseSplit* split, int64_t r, int64_t cols, Fn&& fn) {
+  int64_t p = split ? split->row_ptr[r] : 0;
+  const int64_t pend = split ? split->row_ptr[r + 1] : 0;
+  for (int64_t c = 0; c < cols; ++c) {
+    if (p < pend && split->col_idx[p] == c) {
+      ++p;
+      continue;
+    }
+    fn(c);
+  }
+}
+
 // Per-row codebooks from the dense positions of the original weights; fills lut and kmeans_objective.
 void build_codebooks(const float* W, const float* F, const SparseSplit* split, const SqueezeLlmOptions& opt,
                      SqueezeLlmResult& res) {
@@ -64,19 +78,12 @@ void compute_stats(const float* W, const float* F, const SparseSplit* split, Squ
   const int64_t rows = res.rows, cols = res.cols;
   std::vector<double> we((size_t)rows, 0.0), se((size_t)rows, 0.0);
   parallel_for(rows, 16, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      int64_t p = split ? split->row_ptr[r] : 0;
-      const int64_t pend = split ? split->row_ptr[r + 1] : 0;
-      for (int64_t c = 0; c < cols; ++c) {
-        if (p < pend && split->col_idx[p] == c) {
-          ++p;
-          continue;
-        }
+    for (int64_t r = r0; r < r1; ++r)
+      for_each_dense_col(split, r, cols, [&](int64_t c) {
         const double d = (double)W[r * cols + c] - (double)res.dense_value(r, c);
         we[r] += (F ? (double)F[r * cols + c] : 1.0) * d * d;
         se[r] += d * d;
-      }
-    }
+      });
   });
   res.weighted_error = 0;
   double sq = 0;

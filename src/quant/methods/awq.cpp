@@ -16,9 +16,9 @@ namespace {
 // AWQ's search works per group; a group size of 0 or -1 (one group per row elsewhere) gets AWQ's usual 128.
 int64_t awq_group(const QuantOptions& o) { return o.group_size > 0 ? o.group_size : 128; }
 
-class AwqQuantizer : public Quantizer {
+class AwqQuantizer : public MethodQuantizer {
  public:
-  explicit AwqQuantizer(const QuantOptions& o) : o_(o) {}
+  using MethodQuantizer::MethodQuantizer;
 
   void quantize_layer(LayerJob& job, std::array<QuantizedTensors, kNumSlots>& out) override {
     auto X = [&](LinearInput in) { return job.X[(size_t)in].data(); };
@@ -63,22 +63,19 @@ class AwqQuantizer : public Quantizer {
     a.quant.group = awq_group(o_);
     return a;
   }
-  QuantOptions o_;
 };
 
 }  // namespace
 
 const Method kAwq = {
-    .name = "awq",
+    .name = "awq", .format = "group",
     .summary = "AWQ: per-channel scales searched on layer inputs (--calib text) and folded into the norms, then a uniform grid",
-    .format = "group",
-    .needs = [](const QuantOptions&) { return std::vector<std::string>{"inputs"}; },
+    .needs_for = needs_always({"inputs"}),
     .params = [](const QuantOptions& o) {
       // -2 and other invalid sizes reach the format's check unchanged, to be refused there.
       return kernels::FormatParams{o.bits, o.group_size == 0 || o.group_size == -1 ? awq_group(o) : o.group_size};
     },
-    .check = nullptr,
-    .make = [](const QuantOptions& o) -> std::unique_ptr<Quantizer> { return std::make_unique<AwqQuantizer>(o); },
+    .make = make_as<AwqQuantizer>,
 };
 
 }  // namespace sqz::quant

@@ -9,9 +9,9 @@ namespace sqz::quant {
 
 namespace {
 
-class GptqQuantizer : public Quantizer {
+class GptqQuantizer : public MethodQuantizer {
  public:
-  explicit GptqQuantizer(const QuantOptions& o) : o_(o) {}
+  using MethodQuantizer::MethodQuantizer;
   void quantize_layer(LayerJob& job, std::array<QuantizedTensors, kNumSlots>& out) override {
     for (int s = 0; s < kNumSlots; ++s) {
       const LinearInput in = slot_input(s);
@@ -35,19 +35,14 @@ class GptqQuantizer : public Quantizer {
     g.act_order = o_.act_order;
     return store_group(gptq_quantize(W.data(), rows, cols, H, g).q);
   }
-  QuantOptions o_;
 };
 
 }  // namespace
 
 const Method kGptq = {
-    .name = "gptq",
+    .name = "gptq", .format = "group",
     .summary = "GPTQ: column by column with error compensation through the layer-input Hessian",
-    .format = "group",
-    .needs = [](const QuantOptions&) { return std::vector<std::string>{"hessian"}; },
-    .params = [](const QuantOptions& o) { return kernels::FormatParams{o.bits, stored_group(o.group_size)}; },
-    .check = nullptr,
-    .make = [](const QuantOptions& o) -> std::unique_ptr<Quantizer> { return std::make_unique<GptqQuantizer>(o); },
+    .needs_for = needs_always({"hessian"}), .params = uniform_params, .make = make_as<GptqQuantizer>,
 };
 
 }  // namespace sqz::quant

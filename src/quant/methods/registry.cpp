@@ -8,20 +8,6 @@
 
 namespace sqz {
 
-namespace quant {
-LinearInput slot_input(int slot) {
-  switch (slot) {
-    case kQ:
-    case kK:
-    case kV: return LinearInput::Attn;
-    case kO: return LinearInput::AttnOut;
-    case kGate:
-    case kUp: return LinearInput::Mlp;
-    default: return LinearInput::MlpDown;
-  }
-}
-}  // namespace quant
-
 std::span<const Method> method_table() {
   // Copies of the rows (each defined in its method's file), made on first use.
   static const std::vector<Method> rows = {quant::kRtn, quant::kGptq, quant::kAwq, quant::kNf4, quant::kSmoothQuant,
@@ -47,6 +33,10 @@ const std::vector<std::string_view>& method_names() {
 const Method& method(std::string_view name) {
   if (const Method* m = find_method(name)) return *m;
   usage_fail("--method {} is not valid: one of {}", name, join_strings(method_names(), ", "));
+}
+
+void Quantizer::quantize_layer(LayerJob& job, std::array<QuantizedTensors, kNumSlots>& out) {
+  for (int s = 0; s < kNumSlots; ++s) out[s] = quantize_matrix(job.weight_name(s), job.W[s], job.out[s], job.in[s], nullptr);
 }
 
 bool Method::needs_input(std::string_view what, const QuantOptions& o) const {

@@ -15,9 +15,9 @@ namespace sqz::quant {
 
 namespace {
 
-class SmoothQuantQuantizer : public Quantizer {
+class SmoothQuantQuantizer : public MethodQuantizer {
  public:
-  explicit SmoothQuantQuantizer(const QuantOptions& o) : o_(o) {}
+  using MethodQuantizer::MethodQuantizer;
 
   void quantize_layer(LayerJob& job, std::array<QuantizedTensors, kNumSlots>& out) override {
     // Per input: the smoothing scales (ones when not smoothing), applied to the norm and the weights.
@@ -62,16 +62,14 @@ class SmoothQuantQuantizer : public Quantizer {
       t.emplace_back(".act_scale", OwnedTensor::from(DType::F32, {1}, std::vector<float>{act_scale}));
     return t;
   }
-  QuantOptions o_;
 };
 
 }  // namespace
 
 const Method kSmoothQuant = {
-    .name = "smoothquant",
+    .name = "smoothquant", .format = "w8a8",
     .summary = "SmoothQuant W8A8: activation outliers migrated into the weights (--stats act), int8 weights and activations",
-    .format = "w8a8",
-    .needs = [](const QuantOptions&) { return std::vector<std::string>{"act"}; },
+    .needs_for = needs_always({"act"}),
     .params = [](const QuantOptions& o) {
       kernels::FormatParams p;
       p.bits = o.bits;
@@ -79,13 +77,13 @@ const Method kSmoothQuant = {
       kernels::parse_act_quant(o.act_quant, p.act);
       return p;
     },
+    .make = make_as<SmoothQuantQuantizer>,
     .check = [](const QuantOptions& o) -> std::string {
       if (o.lm_head && o.act_quant == "per_tensor_static")
         return "--lm-head with --act-quant per_tensor_static: the calibration statistics have no activation scale for "
                "lm_head's input (use per_token or per_tensor_dynamic, or leave lm_head unquantized)";
       return "";
     },
-    .make = [](const QuantOptions& o) -> std::unique_ptr<Quantizer> { return std::make_unique<SmoothQuantQuantizer>(o); },
 };
 
 }  // namespace sqz::quant

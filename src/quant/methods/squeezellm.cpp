@@ -10,9 +10,9 @@ namespace sqz::quant {
 
 namespace {
 
-class SqueezeLlmQuantizer : public Quantizer {
+class SqueezeLlmQuantizer : public MethodQuantizer {
  public:
-  explicit SqueezeLlmQuantizer(const QuantOptions& o) : o_(o) {}
+  using MethodQuantizer::MethodQuantizer;
 
   void quantize_layer(LayerJob& job, std::array<QuantizedTensors, kNumSlots>& out) override {
     for (int s = 0; s < kNumSlots; ++s) {
@@ -77,24 +77,21 @@ class SqueezeLlmQuantizer : public Quantizer {
     return F;
   }
 
-  QuantOptions o_;
 };
 
 }  // namespace
 
 const Method kSqueezeLlm = {
-    .name = "squeezellm",
+    .name = "squeezellm", .format = "lut",
     .summary = "SqueezeLLM: per-row k-means codebooks weighted by sensitivity (--stats), dense-and-sparse outliers",
-    .format = "lut",
-    .needs = [](const QuantOptions& o) {
+    .needs_for = [](const QuantOptions& o) {
       std::vector<std::string> n;
       if (o.sensitivity == "fisher") n.push_back("fisher");
       if (o.sensitivity == "hessian-diag" || o.error_feedback) n.push_back("hessian");
       return n;
     },
     .params = [](const QuantOptions& o) { return kernels::FormatParams{o.bits}; },
-    .check = nullptr,
-    .make = [](const QuantOptions& o) -> std::unique_ptr<Quantizer> { return std::make_unique<SqueezeLlmQuantizer>(o); },
+    .make = make_as<SqueezeLlmQuantizer>,
 };
 
 }  // namespace sqz::quant

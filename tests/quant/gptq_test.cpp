@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "quant/algo/linalg.h"
-#include "test_util.h"
+#include "quant_test_util.h"
 
 namespace sqz::quant {
 namespace {

@@ -1,4 +1,5 @@
-// Small random LLaMA checkpoints on disk, for tests of every layer that reads checkpoints. The same
+// Test support (not part of the product): small random LLaMA checkpoints on disk, for tests of every layer
+// that reads checkpoints. The same
 // (config, seed) always gives the same weights on every platform, and the three writers store the same
 // model: the GGUF and llama2.c files hold q/k rows permuted for interleaved RoPE exactly as llama.cpp's and
 // llama2.c's converters do, so all three must produce the same logits.
@@ -13,6 +14,10 @@
 
 namespace sqz {
 
+// A config for a tiny model: dim 32, 2 layers, 4 heads, 2 kv heads (head_dim 8), hidden 48, vocab 64,
+// context 64.
+ModelConfig tiny_config();
+
 struct TinyTensor {
   std::string name;  // HF name
   Shape shape;       // HF shape ([out, in] for linear weights)
@@ -21,12 +26,9 @@ struct TinyTensor {
 
 // The weights write_tiny_* store (before rounding to the file dtype), in HF layout: every tensor the
 // config implies (biases when it says so, lm_head unless tied). Linear weights ~ N(0, 1/in), norms
-// ~ 1 + N(0, 0.1^2), embeddings and biases ~ N(0, 0.1^2)... see tiny_model.cpp. Deterministic in `seed`.
+// ~ 1 + N(0, 0.1^2), embeddings ~ N(0, 1), biases ~ N(0, 0.1^2) (random_normal of core/rng.h).
+// Deterministic in `seed`.
 std::vector<TinyTensor> tiny_model_weights(const ModelConfig& cfg, uint64_t seed);
-
-// n values ~ N(0, scale^2) from std::mt19937_64 and a hand-written Box-Muller (portable, unlike
-// std::normal_distribution).
-std::vector<float> tiny_normal(size_t n, uint64_t seed, float scale);
 
 // A llama2.c tokenizer.bin whose tokens are single characters (ids 0-2 "?", then ' ', '!', ...), so a tiny
 // checkpoint can tokenize text in tests.

@@ -12,8 +12,8 @@
 #include "core/error.h"
 #include "core/half.h"
 #include "kernels/cpu/isa.h"
-#include "quant/kmeans1d_reference.h"
-#include "test_util.h"
+#include "kmeans1d_reference.h"
+#include "quant_test_util.h"
 
 namespace sqz::quant {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "test_util.h"
+#include "quant_test_util.h"
 
 namespace sqz::quant {
 namespace {

@@ -1,24 +1,15 @@
-#include "io/tiny_model.h"
+#include "support/tiny_checkpoint.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 
+#include "core/rng.h"
 #include "io/checkpoint.h"
 #include "io_test_util.h"
 
 namespace sqz {
 namespace {
-
-TEST(TinyModel, DeterministicNormals) {
-  const auto a = tiny_normal(1001, 42, 0.5f), b = tiny_normal(1001, 42, 0.5f), c = tiny_normal(1001, 43, 0.5f);
-  EXPECT_EQ(a, b);
-  EXPECT_NE(a, c);
-  double sum = 0, sq = 0;
-  for (float x : tiny_normal(100000, 1, 1.0f)) sum += x, sq += (double)x * x;
-  EXPECT_NEAR(sum / 100000, 0.0, 0.02);
-  EXPECT_NEAR(sq / 100000, 1.0, 0.02);
-}
 
 TEST(TinyModel, WeightsCoverConfig) {
   ModelConfig c;
@@ -46,7 +37,7 @@ std::vector<float> rope(const std::vector<float>& x, int pos, bool interleaved) 
 // HF weights: rope_interleaved(P x) = P rope_half(x). This is why GGUF/llama2.c files need Interleaved.
 TEST(TinyModel, PermutationMatchesRopeLayouts) {
   const int heads = 3, hd = 8;
-  const std::vector<float> x = tiny_normal(heads * hd, 5, 1.0f);
+  const std::vector<float> x = random_normal(heads * hd, 5, 1.0f);
   const std::vector<float> px = permute_rows_for_interleaved_rope(x, heads, hd, 1);
   for (int pos : {0, 1, 7}) {
     for (int h = 0; h < heads; ++h) {

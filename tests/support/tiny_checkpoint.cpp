@@ -1,32 +1,27 @@
-#include "io/tiny_model.h"
+#include "support/tiny_checkpoint.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <map>
-#include <random>
+#include <optional>
 
 #include "core/error.h"
+#include "core/file_io.h"
 #include "core/half.h"
-#include "core/mmap.h"
+#include "core/rng.h"
+#include "io/checkpoint.h"
 #include "io/gguf.h"
-#include "kernels/format.h"
 #include "io/safetensors.h"
+#include "io/tensor_names.h"
+#include "kernels/format.h"
 
 namespace sqz {
 
-std::vector<float> tiny_normal(size_t n, uint64_t seed, float scale) {
-  std::mt19937_64 rng(seed);
-  // 53 random bits -> (0, 1), never 0 so log() stays finite.
-  auto uniform = [&] { return ((double)(rng() >> 11) + 0.5) * (1.0 / 9007199254740992.0); };
-  std::vector<float> v(n);
-  for (size_t i = 0; i < n; i += 2) {
-    const double r = std::sqrt(-2.0 * std::log(uniform())), a = 2.0 * M_PI * uniform();
-    v[i] = (float)(r * std::cos(a)) * scale;
-    if (i + 1 < n) v[i + 1] = (float)(r * std::sin(a)) * scale;
-  }
-  return v;
+ModelConfig tiny_config() {
+  return {.dim = 32, .hidden_dim = 48, .n_layers = 2, .n_heads = 4, .n_kv_heads = 2, .head_dim = 8, .vocab_size = 64,
+          .max_seq_len = 64, .norm_eps = 1e-5f};
 }
 
 std::vector<TinyTensor> tiny_model_weights(const ModelConfig& c, uint64_t seed) {
@@ -34,33 +29,26 @@ std::vector<TinyTensor> tiny_model_weights(const ModelConfig& c, uint64_t seed) 
   // Each tensor draws from its own stream, so adding an optional tensor leaves the others unchanged.
   uint64_t stream = 0;
   auto add = [&](const std::string& name, Shape shape, float scale, float offset) {
-    std::vector<float> v = tiny_normal((size_t)shape_numel(shape), seed * 0x9E3779B97F4A7C15ULL + (++stream), scale);
+    std::vector<float> v = random_normal((size_t)shape_numel(shape), seed * 0x9E3779B97F4A7C15ULL + (++stream), scale);
     for (float& x : v) x += offset;
     out.push_back({name, std::move(shape), std::move(v)});
   };
-  const int64_t dim = c.dim, hid = c.hidden_dim, qd = c.q_dim(), kvd = c.kv_dim();
-  auto linear = [&](const std::string& base, int64_t o, int64_t i, bool bias) {
-    add(base + ".weight", {o, i}, 1.0f / std::sqrt((float)i), 0.0f);
-    if (bias) add(base + ".bias", {o}, 0.1f, 0.0f);
+  auto linear = [&](const std::string& base, const Shape& shape, bool bias) {
+    add(base + ".weight", shape, 1.0f / std::sqrt((float)shape[1]), 0.0f);
+    if (bias) add(base + ".bias", {shape[0]}, 0.1f, 0.0f);
   };
-  add("model.embed_tokens.weight", {c.vocab_size, dim}, 1.0f, 0.0f);
-  for (int l = 0; l < c.n_layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    add(p + "input_layernorm.weight", {dim}, 0.1f, 1.0f);
-    linear(p + "self_attn.q_proj", qd, dim, c.attn_bias);
-    linear(p + "self_attn.k_proj", kvd, dim, c.attn_bias);
-    linear(p + "self_attn.v_proj", kvd, dim, c.attn_bias);
-    linear(p + "self_attn.o_proj", dim, qd, c.attn_out_bias);
-    add(p + "post_attention_layernorm.weight", {dim}, 0.1f, 1.0f);
-    linear(p + "mlp.gate_proj", hid, dim, c.mlp_bias);
-    linear(p + "mlp.up_proj", hid, dim, c.mlp_bias);
-    linear(p + "mlp.down_proj", dim, hid, c.mlp_bias);
-  }
-  add("model.norm.weight", {dim}, 0.1f, 1.0f);
-  if (!c.tied_embeddings) linear("lm_head", c.vocab_size, dim, false);
+  add(kEmbedding.hf, {c.vocab_size, c.dim}, 1.0f, 0.0f);
+  for (int l = 0; l < c.n_layers; ++l)
+    for (int s = 0; s < kNumSlots; ++s) {
+      // In block order: each norm just before the linears that read it.
+      if (s == kQ) add(norm_name(l, kAttnNorm), {c.dim}, 0.1f, 1.0f);
+      if (s == kGate) add(norm_name(l, kFfnNorm), {c.dim}, 0.1f, 1.0f);
+      linear(linear_name(l, s), linear_shape(c, s), linear_has_bias(c, s));
+    }
+  add(kFinalNorm.hf, {c.dim}, 0.1f, 1.0f);
+  if (!c.tied_embeddings) linear("lm_head", {c.vocab_size, c.dim}, false);
   return out;
 }
-
 
 std::vector<uint8_t> encode_f32(const std::vector<float>& v, DType dtype) {
   std::vector<uint8_t> out(dtype_nbytes(dtype, (int64_t)v.size()));
@@ -114,24 +102,11 @@ void write_tiny_hf_model(const std::string& dir, const ModelConfig& cfg, uint64_
 
 namespace {
 
-// HF name -> llama.cpp name (the inverse of the checkpoint loader's mapping).
+// llama.cpp's name of an HF tensor this writer stores.
 std::string gguf_name(const std::string& hf) {
-  if (hf == "model.embed_tokens.weight") return "token_embd.weight";
-  if (hf == "model.norm.weight") return "output_norm.weight";
-  if (hf == "lm_head.weight") return "output.weight";
-  const size_t dot = hf.find('.', 13);  // after "model.layers."
-  const std::string layer = hf.substr(13, dot - 13), rest = hf.substr(dot + 1);
-  static const std::pair<const char*, const char*> kMap[] = {
-      {"input_layernorm", "attn_norm"}, {"post_attention_layernorm", "ffn_norm"},
-      {"self_attn.q_proj", "attn_q"},   {"self_attn.k_proj", "attn_k"},
-      {"self_attn.v_proj", "attn_v"},   {"self_attn.o_proj", "attn_output"},
-      {"mlp.gate_proj", "ffn_gate"},    {"mlp.up_proj", "ffn_up"},
-      {"mlp.down_proj", "ffn_down"}};
-  for (const auto& [h, g] : kMap) {
-    const std::string hs = h;
-    if (rest.rfind(hs + ".", 0) == 0) return "blk." + layer + "." + g + rest.substr(hs.size());
-  }
-  fail("gguf_name: no GGUF name for {}", hf);
+  const std::optional<std::string> g = gguf_name_of_hf(hf);
+  SQZ_CHECK(g, "write_tiny_gguf: no GGUF name for {}", hf);
+  return *g;
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -140,7 +115,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 // q/k weights and biases are stored permuted for interleaved RoPE (a bias is a one-column weight).
 std::vector<float> to_interleaved(const TinyTensor& t, const ModelConfig& c) {
-  const bool q = t.name.find(".q_proj.") != std::string::npos, k = t.name.find(".k_proj.") != std::string::npos;
+  auto is = [&](int slot) { return t.name.find(std::string(".") + slot_name(slot) + ".") != std::string::npos; };
+  const bool q = is(kQ), k = is(kK);
   if (!q && !k) return t.data;
   const int64_t in = t.shape.size() == 2 ? t.shape[1] : 1;
   return permute_rows_for_interleaved_rope(t.data, q ? c.n_heads : c.n_kv_heads, c.head_dim, in);
@@ -210,20 +186,10 @@ void write_tiny_llama2c(const std::string& path, const ModelConfig& c, uint64_t 
     const auto& v = w.at(name);
     floats.insert(floats.end(), v.begin(), v.end());
   };
-  auto put_layers = [&](const char* suffix) {
-    for (int l = 0; l < c.n_layers; ++l) put("model.layers." + std::to_string(l) + "." + suffix);
-  };
-  put("model.embed_tokens.weight");
-  put_layers("input_layernorm.weight");
-  put_layers("self_attn.q_proj.weight");
-  put_layers("self_attn.k_proj.weight");
-  put_layers("self_attn.v_proj.weight");
-  put_layers("self_attn.o_proj.weight");
-  put_layers("post_attention_layernorm.weight");
-  put_layers("mlp.gate_proj.weight");  // w1
-  put_layers("mlp.down_proj.weight");  // w2
-  put_layers("mlp.up_proj.weight");    // w3
-  put("model.norm.weight");
+  put(kEmbedding.hf);
+  for (const NamedShape& a : llama2c_layer_arrays(c))
+    for (int l = 0; l < c.n_layers; ++l) put(layer_prefix(l) + a.name);
+  put(kFinalNorm.hf);
   // freq_cis_real then freq_cis_imag, [seq_len, head_dim / 2] each (run.c skips them; written for fidelity).
   for (int part = 0; part < 2; ++part)
     for (int pos = 0; pos < c.max_seq_len; ++pos)
@@ -231,7 +197,7 @@ void write_tiny_llama2c(const std::string& path, const ModelConfig& c, uint64_t 
         const double a = pos / std::pow((double)c.rope_theta, 2.0 * i / c.head_dim);
         floats.push_back((float)(part == 0 ? std::cos(a) : std::sin(a)));
       }
-  if (!c.tied_embeddings) put("lm_head.weight");
+  if (!c.tied_embeddings) put(kLmHead.hf);
 
   // run.c: a negative vocab_size marks an unshared classifier.
   const int32_t header[7] = {c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads,

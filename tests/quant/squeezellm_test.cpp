@@ -7,7 +7,7 @@
 #include "core/half.h"
 #include "quant/algo/gptq.h"
 #include "quant/algo/kmeans1d.h"
-#include "test_util.h"
+#include "quant_test_util.h"
 
 namespace sqz::quant {
 namespace {

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "test_util.h"
+#include "quant_test_util.h"
 
 namespace sqz::quant {
 namespace {
