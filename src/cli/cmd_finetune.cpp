@@ -29,18 +29,9 @@ Action add_finetune(CLI::App& app) {
     train::FinetuneReport r = train::finetune_model(o->model, o->f, o->out);
     const size_t rss = peak_rss_bytes();
     if (o->json) {
-      nlohmann::json j = {{"output", o->out},
-                          {"objective", r.objective},
-                          {"steps", r.steps},
-                          {"tokens", r.tokens},
-                          {"trainable_params", r.trainable_params},
-                          {"held_out_before", r.eval_before},
-                          {"held_out_after", r.eval_after},
-                          {"first_step_loss", r.first_step_loss},
-                          {"last_step_loss", r.last_step_loss},
-                          {"seconds", r.seconds},
-                          {"tokens_per_s", r.tokens_per_s},
-                          {"peak_rss_bytes", rss}};
+      nlohmann::json j = r.to_json();
+      j["output"] = o->out;
+      j["peak_rss_bytes"] = rss;
       fmt::print("{}\n", j.dump());
       return 0;
     }

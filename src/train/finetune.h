@@ -17,6 +17,7 @@
 // (the continuous function the gradients above differentiate, checked against finite differences in
 // double) are computed by the formulas above.
 #pragma once
+#include <nlohmann/json.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -135,6 +136,14 @@ struct FinetuneReport {
   double first_step_loss = 0, last_step_loss = 0;
   int64_t steps = 0, tokens = 0, train_tokens = 0, eval_tokens = 0, trainable_params = 0;
   double seconds = 0, tokens_per_s = 0;
+
+  nlohmann::json to_json() const {
+    return {{"objective", objective},       {"steps", steps},
+            {"tokens", tokens},             {"trainable_params", trainable_params},
+            {"held_out_before", eval_before}, {"held_out_after", eval_after},
+            {"first_step_loss", first_step_loss}, {"last_step_loss", last_step_loss},
+            {"seconds", seconds},           {"tokens_per_s", tokens_per_s}};
+  }
 };
 
 // Held-out mean loss of the model as it is (dense weights as refreshed): cross-entropy, or KL from the

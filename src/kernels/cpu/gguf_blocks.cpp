@@ -444,40 +444,28 @@ void dequant_q3_k(const uint8_t* b, float* out, int64_t n) {
 }
 
 // Q4_K: d, dmin, scales[12] (8 x 6-bit scale/min), qs[128]: weight w in byte 32*(w/64) + w%32, low
-// nibble for (w%64) < 32.
-void dequant_q4_k(const uint8_t* b, float* out, int64_t n) {
-  for (int64_t i = 0, nb = blocks_of(n, kSuper, "q4_k"); i < nb; ++i, b += 144, out += kSuper) {
+// nibble for (w%64) < 32. Q5_K: the same with qh[32] before qs (bit w/32 of byte w%32: the fifth bit).
+template <bool kFifth>
+void dequant_k4_family(const uint8_t* b, float* out, int64_t n, const char* name) {
+  constexpr int64_t block_bytes = kFifth ? 176 : 144;
+  for (int64_t i = 0, nb = blocks_of(n, kSuper, name); i < nb; ++i, b += block_bytes, out += kSuper) {
     const float d = half_at(b), dmin = half_at(b + 2);
-    const uint8_t *scales = b + 4, *qs = b + 16;
+    const uint8_t *scales = b + 4, *qh = b + 16, *qs = kFifth ? b + 48 : b + 16;
     for (int g = 0; g < 8; ++g) {
       int sc, m;
       k4_scale_min(scales, g, sc, m);
       const float dl = d * (float)sc, ml = dmin * (float)m;
       for (int w = 32 * g; w < 32 * g + 32; ++w) {
         const uint8_t byte = qs[32 * (w / 64) + w % 32];
-        out[w] = dl * (float)((w % 64) < 32 ? byte & 0xF : byte >> 4) - ml;
+        int level = (w % 64) < 32 ? byte & 0xF : byte >> 4;
+        if constexpr (kFifth) level += 16 * ((qh[w % 32] >> (w / 32)) & 1);
+        out[w] = dl * (float)level - ml;
       }
     }
   }
 }
-
-// Q5_K: as Q4_K plus qh[32] (bit w/32 of byte w%32: the level's fifth bit).
-void dequant_q5_k(const uint8_t* b, float* out, int64_t n) {
-  for (int64_t i = 0, nb = blocks_of(n, kSuper, "q5_k"); i < nb; ++i, b += 176, out += kSuper) {
-    const float d = half_at(b), dmin = half_at(b + 2);
-    const uint8_t *scales = b + 4, *qh = b + 16, *qs = b + 48;
-    for (int g = 0; g < 8; ++g) {
-      int sc, m;
-      k4_scale_min(scales, g, sc, m);
-      const float dl = d * (float)sc, ml = dmin * (float)m;
-      for (int w = 32 * g; w < 32 * g + 32; ++w) {
-        const uint8_t byte = qs[32 * (w / 64) + w % 32];
-        const int lo = (w % 64) < 32 ? byte & 0xF : byte >> 4;
-        out[w] = dl * (float)(lo + 16 * ((qh[w % 32] >> (w / 32)) & 1)) - ml;
-      }
-    }
-  }
-}
+void dequant_q4_k(const uint8_t* b, float* out, int64_t n) { dequant_k4_family<false>(b, out, n, "q4_k"); }
+void dequant_q5_k(const uint8_t* b, float* out, int64_t n) { dequant_k4_family<true>(b, out, n, "q5_k"); }
 
 // Q6_K: ql[128] (low nibbles), qh[64] (high 2 bits), int8 scales[16], d. In each half of 128 weights,
 // quarter q = (w%128)/32 takes ql byte 32*(q&1) + w%32 (low nibble for q < 2) and qh bits 2q..2q+1.
