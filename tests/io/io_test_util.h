@@ -17,15 +17,23 @@ namespace sqz::testing_io {
 class ScratchDir {
  public:
   ScratchDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = std::filesystem::temp_directory_path() /
-            ("sqz_io_" + std::to_string(::getpid()) + "_" + info->test_suite_name() + "_" + info->name());
+    // Outside a test (a suite's SetUpTestSuite) there is no test info: the suite's name alone.
+    const auto* unit = ::testing::UnitTest::GetInstance();
+    const auto* info = unit->current_test_info();
+    const auto* suite = unit->current_test_suite();
+    const std::string who = info ? std::string(info->test_suite_name()) + "_" + info->name()
+                                 : std::string(suite ? suite->name() : "suite") + "_setup";
+    path_ = std::filesystem::temp_directory_path() / ("sqz_test_" + std::to_string(::getpid()) + "_" + who);
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }
-  ~ScratchDir() { std::filesystem::remove_all(path_); }
+  ~ScratchDir() {
+    std::error_code ec;  // a destructor must not throw
+    std::filesystem::remove_all(path_, ec);
+  }
   std::string file(const std::string& name) const { return (path_ / name).string(); }
   std::string str() const { return path_.string(); }
+  const std::filesystem::path& path() const { return path_; }
 
  private:
   std::filesystem::path path_;
@@ -39,6 +47,7 @@ inline std::string read_bytes(const std::string& path) {
 inline void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), (std::streamsize)bytes.size());
+  ASSERT_TRUE(out.good()) << path;
 }
 
 // Runs fn, which must throw sqz::Error; returns the message ("" and a test failure otherwise).

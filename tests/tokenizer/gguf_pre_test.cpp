@@ -53,7 +53,7 @@ SubstringVocab substring_vocab(const std::vector<std::string>& texts, size_t max
   return v;
 }
 
-std::unique_ptr<Tokenizer> gguf_tokenizer(const test::TempDir& dir, const SubstringVocab& v, const std::string& pre,
+std::unique_ptr<Tokenizer> gguf_tokenizer(const test::ScratchDir& dir, const SubstringVocab& v, const std::string& pre,
                                           int add_bos = -1) {
   GgufWriter w;
   w.set_str("tokenizer.ggml.model", "gpt2");
@@ -74,7 +74,7 @@ TEST(GgufPre, SplitsLikeLlamaCpp) {
   const json ref = load_splits();
   const auto texts = ref["texts"].get<std::vector<std::string>>();
   const SubstringVocab v = substring_vocab(texts, ref["max_len"].get<size_t>());
-  test::TempDir dir;
+  test::ScratchDir dir;
   ASSERT_GE(ref["splits"].size(), 19u);
   for (const auto& [pre, splits] : ref["splits"].items()) {
     auto t = gguf_tokenizer(dir, v, pre);
@@ -91,7 +91,7 @@ TEST(GgufPre, EveryNameLoads) {
   const json ref = load_splits();
   const auto texts = ref["texts"].get<std::vector<std::string>>();
   const SubstringVocab v = substring_vocab(texts, ref["max_len"].get<size_t>());
-  test::TempDir dir;
+  test::ScratchDir dir;
   const auto names = gguf_pre_tokenizer_names();
   EXPECT_GE(names.size(), 60u);
   for (const std::string name : {"llama-bpe", "llama3", "smollm", "qwen2", "gpt-2", "gpt2", "starcoder", "refact",
@@ -111,7 +111,7 @@ TEST(GgufPre, EveryNameLoads) {
 
 TEST(GgufPre, UnknownNameIsAnError) {
   const SubstringVocab v = substring_vocab({"ab"}, 2);
-  test::TempDir dir;
+  test::ScratchDir dir;
   try {
     gguf_tokenizer(dir, v, "no-such-pre");
     FAIL() << "no error for an unknown tokenizer.ggml.pre";
@@ -128,7 +128,7 @@ TEST(GgufPre, UnknownNameIsAnError) {
 // for chatglm vocabularies, which have none.
 TEST(GgufPre, BosDefaults) {
   const SubstringVocab v = substring_vocab({"ab"}, 2);
-  test::TempDir dir;
+  test::ScratchDir dir;
   EXPECT_EQ(gguf_tokenizer(dir, v, "llama-bpe")->encode("ab", true), std::vector<int>({'B', 256}));
   EXPECT_EQ(gguf_tokenizer(dir, v, "tekken")->bos_id(), 'B');
   EXPECT_EQ(gguf_tokenizer(dir, v, "smollm")->encode("ab", true), std::vector<int>({256}));

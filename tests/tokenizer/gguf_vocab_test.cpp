@@ -133,7 +133,7 @@ TEST(SpmVocab, Decode) {
 }
 
 TEST(GgufVocab, LlamaFromFile) {
-  test::TempDir dir;
+  test::ScratchDir dir;
   const SpmVocabSpec s = spm_spec();
   GgufWriter w;
   w.set_str("general.architecture", "llama");
@@ -182,7 +182,7 @@ void write_gpt2_gguf(const std::string& path, const std::string& pre) {
 }
 
 TEST(GgufVocab, Gpt2MatchesTokenizerJson) {
-  test::TempDir dir;
+  test::ScratchDir dir;
   for (const bool llama3 : {false, true}) {
     write_gpt2_gguf(dir.file("m.gguf"), llama3 ? "llama-bpe" : "gpt-2");
     GgufFile g(dir.file("m.gguf"));
@@ -200,7 +200,7 @@ TEST(GgufVocab, Gpt2MatchesTokenizerJson) {
 }
 
 TEST(GgufVocab, Errors) {
-  test::TempDir dir;
+  test::ScratchDir dir;
   GgufWriter w;
   w.set_str("general.architecture", "llama");
   w.write(dir.file("none.gguf"));

@@ -15,7 +15,7 @@ namespace {
 using json = nlohmann::json;
 using test::make_tokenizer_json, test::kEot, test::kBot, test::kXyz;
 
-std::unique_ptr<Tokenizer> load_json(const test::TempDir& dir, const json& j, const std::string& config = "") {
+std::unique_ptr<Tokenizer> load_json(const test::ScratchDir& dir, const json& j, const std::string& config = "") {
   test::write_bytes(dir.file("tokenizer.json"), j.dump(1));
   if (!config.empty()) test::write_bytes(dir.file("tokenizer_config.json"), config);
   return load_hf_bpe(dir.file("tokenizer.json"));
@@ -24,7 +24,7 @@ std::unique_ptr<Tokenizer> load_json(const test::TempDir& dir, const json& j, co
 using V = std::vector<int>;
 
 TEST(HfBpe, Gpt2Regex) {
-  test::TempDir dir;
+  test::ScratchDir dir;
   auto t = load_json(dir, make_tokenizer_json(false));
   EXPECT_EQ(t->vocab_size(), kXyz + 1);
   EXPECT_EQ(t->encode("hello world", false), V({259, 264}));
@@ -42,7 +42,7 @@ TEST(HfBpe, Gpt2Regex) {
 }
 
 TEST(HfBpe, Llama3SplitRegex) {
-  test::TempDir dir;
+  test::ScratchDir dir;
   auto t = load_json(dir, make_tokenizer_json(true));
   EXPECT_EQ(t->bos_id(), kBot);  // from the TemplateProcessing
   EXPECT_EQ(t->encode("hello world", true), V({kBot, 259, 264}));
@@ -59,7 +59,7 @@ TEST(HfBpe, Llama3SplitRegex) {
 
 // HF's Digits pre-tokenizer isolates every numeric character, not only ASCII digits (SmolLM2's "½").
 TEST(HfBpe, DigitsAreUnicodeNumbers) {
-  test::TempDir dir;
+  test::ScratchDir dir;
   json j = make_tokenizer_json(false);
   // Â ½ -> "Â½" (275), Ġ Â½ -> "ĠÂ½" (276): " ½" is one token only when the space and ½ share a piece.
   j["model"]["vocab"]["Â½"] = 275;
@@ -83,7 +83,7 @@ TEST(HfBpe, DigitsAreUnicodeNumbers) {
 }
 
 TEST(HfBpe, AddedTokensMatchVerbatim) {
-  test::TempDir dir;
+  test::ScratchDir dir;
   auto t = load_json(dir, make_tokenizer_json(false));
   EXPECT_EQ(t->encode("hello<|endoftext|> world", false), V({259, kEot, 264}));
   EXPECT_EQ(t->encode("<|endoftext|><|endoftext|>", false), V({kEot, kEot}));
@@ -92,7 +92,7 @@ TEST(HfBpe, AddedTokensMatchVerbatim) {
 }
 
 TEST(HfBpe, AddPrefixSpace) {
-  test::TempDir dir;
+  test::ScratchDir dir;
   auto t = load_json(dir, make_tokenizer_json(false, true));
   EXPECT_EQ(t->encode("world", false), V({264}));
   EXPECT_EQ(t->encode(" world", false), V({264}));
@@ -100,20 +100,20 @@ TEST(HfBpe, AddPrefixSpace) {
 
 TEST(HfBpe, BosAndEos) {
   {
-    test::TempDir dir;  // no post_processor, no tokenizer_config.json: known token names
+    test::ScratchDir dir;  // no post_processor, no tokenizer_config.json: known token names
     auto t = load_json(dir, make_tokenizer_json(false));
     EXPECT_EQ(t->bos_id(), kBot);
     EXPECT_EQ(t->eos_id(), kEot);
   }
   {
-    test::TempDir dir;  // Qwen2 style: bos_token null means no BOS
+    test::ScratchDir dir;  // Qwen2 style: bos_token null means no BOS
     auto t = load_json(dir, make_tokenizer_json(false), R"({"bos_token": null, "eos_token": "<|endoftext|>"})");
     EXPECT_EQ(t->bos_id(), -1);
     EXPECT_EQ(t->eos_id(), kEot);
     EXPECT_EQ(t->encode("hello", true), V({259}));
   }
   {
-    test::TempDir dir;
+    test::ScratchDir dir;
     auto t = load_json(dir, make_tokenizer_json(false),
                        R"({"bos_token": {"content": "<|endoftext|>", "lstrip": false}, "eos_token": "<|endoftext|>"})");
     EXPECT_EQ(t->bos_id(), kEot);
@@ -122,7 +122,7 @@ TEST(HfBpe, BosAndEos) {
 }
 
 TEST(HfBpe, RoundTrips) {
-  test::TempDir dir;
+  test::ScratchDir dir;
   auto gpt2 = load_json(dir, make_tokenizer_json(false));
   auto llama3 = load_json(dir, make_tokenizer_json(true));
   const std::vector<std::string> texts = {
@@ -141,7 +141,7 @@ TEST(HfBpe, RoundTrips) {
 }
 
 TEST(HfBpe, Errors) {
-  test::TempDir dir;
+  test::ScratchDir dir;
   test::write_bytes(dir.file("tokenizer.json"), "{not json");
   EXPECT_THROW(load_hf_bpe(dir.file("tokenizer.json")), Error);
   json j = make_tokenizer_json(false);

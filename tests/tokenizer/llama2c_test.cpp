@@ -65,7 +65,7 @@ class Llama2cTest : public ::testing::Test {
     test::write_bytes(path_, make_tokenizer_bin());
     tok_ = load_llama2c_tokenizer(path_, kVocab);
   }
-  test::TempDir dir_;
+  test::ScratchDir dir_;
   std::string path_;
   std::unique_ptr<Tokenizer> tok_;
 };

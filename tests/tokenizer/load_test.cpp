@@ -44,7 +44,7 @@ std::string error_of(const std::function<void()>& fn) {
 }
 
 TEST(LoadTokenizer, HfDir) {
-  test::TempDir dir;
+  test::ScratchDir dir;
   const std::string d = dir.path().string();
   Checkpoint c = make_ckpt(CheckpointFormat::HfDir, d);
   EXPECT_EQ(error_of([&] { load_tokenizer(c); }),
@@ -58,7 +58,7 @@ TEST(LoadTokenizer, HfDir) {
 }
 
 TEST(LoadTokenizer, Llama2cDir) {
-  test::TempDir dir;
+  test::ScratchDir dir;
   const std::string d = dir.path().string();
   Checkpoint c = make_ckpt(CheckpointFormat::Llama2c, d, 4);
   EXPECT_EQ(error_of([&] { load_tokenizer(c); }),
@@ -75,7 +75,7 @@ TEST(LoadTokenizer, Llama2cDir) {
 }
 
 TEST(LoadTokenizer, Override) {
-  test::TempDir dir;
+  test::ScratchDir dir;
   Checkpoint c = make_ckpt(CheckpointFormat::HfDir, dir.path().string(), 5);
   test::write_bytes(dir.file("other.bin"), tiny_llama2c_bin(2));
   EXPECT_EQ(load_tokenizer(c, dir.file("other.bin"))->vocab_size(), 5);
@@ -87,7 +87,7 @@ TEST(LoadTokenizer, Override) {
 }
 
 TEST(LoadTokenizer, GgufWithoutVocab) {
-  test::TempDir dir;
+  test::ScratchDir dir;
   GgufWriter w;
   w.set_str("general.architecture", "llama");
   w.write(dir.file("m.gguf"));

@@ -36,7 +36,7 @@ std::vector<std::string> corpus() {
 class SentencePieceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new test::TempDir();
+    dir_ = new test::ScratchDir();
     const std::string input = dir_->file("corpus.txt");
     {
       std::ofstream f(input);
@@ -64,10 +64,10 @@ class SentencePieceTest : public ::testing::Test {
     delete dir_;
     dir_ = nullptr;
   }
-  static test::TempDir* dir_;
+  static test::ScratchDir* dir_;
   static std::string model_;
 };
-test::TempDir* SentencePieceTest::dir_ = nullptr;
+test::ScratchDir* SentencePieceTest::dir_ = nullptr;
 std::string SentencePieceTest::model_;
 
 // Test strings (also the ones used against books-6m): unicode, digits, whitespace runs, tabs, newlines.

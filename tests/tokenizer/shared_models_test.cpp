@@ -171,7 +171,7 @@ TEST(SharedModels, Books6mGgufVocabWholeFileIsLlamaCpp) {
   const std::string wiki = read_text_file(shared + "/data/wikitext-2-raw/wiki.test.raw");
   // Through a GGUF file, with the keys the converter writes (no add_space_prefix: llama.cpp's default).
   const SpmVocabSpec spec = books6m_gguf_spec(sp);
-  test::TempDir dir;
+  test::ScratchDir dir;
   GgufWriter w;
   w.set_str("general.architecture", "llama");
   w.set_str("tokenizer.ggml.model", "llama");

@@ -1,4 +1,4 @@
-// Helpers for the tokenizer tests: a scratch directory per test and file writers.
+// Helpers for the tokenizer tests: file writers (the scratch directory is io_test_util.h's) and the shared/ checkout.
 #pragma once
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -9,34 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "io/io_test_util.h"
+
 namespace sqz::test {
 
-// A fresh directory under the system temp dir, removed when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = std::filesystem::temp_directory_path() /
-            ("sqz_tok_" + std::string(info ? info->name() : "x") + "_" + std::to_string(::getpid()));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
-inline void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(bytes.data(), (std::streamsize)bytes.size());
-  ASSERT_TRUE(f.good()) << path;
-}
+// The io tests' scratch directory and file writer serve the tokenizer tests too.
+using testing_io::ScratchDir;
+using testing_io::write_bytes;
 
 template <typename T>
 void put_pod(std::string& out, T v) {
