@@ -275,23 +275,31 @@ void BM_GemvLutCentroid(benchmark::State& st) {
 #endif
 
 // lut_gemm for n tokens; range(3): 1 = multi-token row kernels, 0 = dequantized tiles + sgemm.
-void BM_GemmLut(benchmark::State& st) {
-  const int64_t rows = st.range(0), cols = st.range(1), n = st.range(2);
-  const bool row_kernels = st.range(3) != 0;
-  LutData d(3, rows, cols);
+// The timed loop of a batched product of n tokens, `product(i, X, Y)` on copy i, with the batched path
+// forced to the row kernels or to dequantized tiles + sgemm (the crossover of kernels/cpu/tuning.h).
+template <class Product>
+void time_gemm(benchmark::State& st, const std::string& name, int64_t rows, int64_t cols, int64_t n, bool row_kernels,
+               size_t bytes, Product product) {
   auto X = activations(n * cols);
   std::vector<float> Y((size_t)(n * rows));
   const int64_t saved = kernel_tuning().row_kernel_max_tokens;
   kernel_tuning().row_kernel_max_tokens = row_kernels ? 1 << 20 : 0;
   size_t i = 0;
   for (auto _ : st) {
-    lut_gemm(d.at(i++), nullptr, X.data(), n, Y.data());
+    product(i++, X.data(), Y.data());
     benchmark::DoNotOptimize(Y.data());
   }
   kernel_tuning().row_kernel_max_tokens = saved;
-  const std::string label = "lut3 gemm n=" + std::to_string(n) + (row_kernels ? " row-kernel" : " sgemm");
-  finish(st, label.c_str(), rows, cols, d.bytes());
+  const std::string label = name + " gemm n=" + std::to_string(n) + (row_kernels ? " row-kernel" : " sgemm");
+  finish(st, label.c_str(), rows, cols, bytes);
   st.counters["tokens_per_second"] = benchmark::Counter((double)n, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_GemmLut(benchmark::State& st) {
+  const int64_t rows = st.range(0), cols = st.range(1), n = st.range(2);
+  LutData d(3, rows, cols);
+  time_gemm(st, "lut3", rows, cols, n, st.range(3) != 0, d.bytes(),
+            [&](size_t i, const float* X, float* Y) { lut_gemm(d.at(i), nullptr, X, n, Y); });
 }
 
 // ---------------- uniform groups, NF4, W8A8 ----------------
@@ -405,20 +413,8 @@ void BM_GemvGguf(benchmark::State& st) {
 void BM_GemmGguf(benchmark::State& st) {
   GgufData d(kGgufTypes[st.range(0)], 4096, 4096);
   const int64_t n = st.range(1);
-  const bool row_kernels = st.range(2) != 0;
-  auto X = activations(n * d.cols);
-  std::vector<float> Y((size_t)(n * d.rows));
-  const int64_t saved = kernel_tuning().row_kernel_max_tokens;
-  kernel_tuning().row_kernel_max_tokens = row_kernels ? 1 << 20 : 0;
-  size_t i = 0;
-  for (auto _ : st) {
-    packed_gemm(d.at(i++), nullptr, X.data(), n, Y.data());
-    benchmark::DoNotOptimize(Y.data());
-  }
-  kernel_tuning().row_kernel_max_tokens = saved;
-  const std::string label = std::string(d.f.name) + " gemm n=" + std::to_string(n) + (row_kernels ? " row-kernel" : " sgemm");
-  finish(st, label.c_str(), d.rows, d.cols, d.bytes());
-  st.counters["tokens_per_second"] = benchmark::Counter((double)n, benchmark::Counter::kIsIterationInvariantRate);
+  time_gemm(st, d.f.name, d.rows, d.cols, n, st.range(2) != 0, d.bytes(),
+            [&](size_t i, const float* X, float* Y) { packed_gemm(d.at(i), nullptr, X, n, Y); });
 }
 
 // ---------------- shapes ----------------
