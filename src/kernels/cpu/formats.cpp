@@ -25,7 +25,6 @@ constexpr FormatKernels reference_kernels() {
   return {detail::rows_by_dequant<detail::dequant_rows<Ref, View>>, detail::dequant_rows<Ref, View>};
 }
 
-
 using detail::group_size_of;
 
 // ---- index packing ----

@@ -134,19 +134,19 @@ Distinct make_distinct(const float* x, const float* w, int64_t n) {
   return d;
 }
 
+double objective_used(const std::vector<float>& c, const float* x, const float* w, int64_t n, bool unit) {
+  return kmeans1d_objective(c.data(), (int)c.size(), x, unit ? nullptr : w, n);
+}
+
 // Fewer distinct values than centroids: the values themselves, padded by repeating the largest (or zeros
-// when there are no values at all).
-Codebook trivial_codebook(const Distinct& d, int k) {
+// when there are no values at all), with their objective over x.
+Codebook trivial_codebook(const Distinct& d, int k, const float* x, const float* w, int64_t n) {
   Codebook cb;
   cb.centroids = d.v;
   const float pad = d.v.empty() ? 0.0f : d.v.back();
   cb.centroids.resize(k, pad);
-  cb.objective = 0;
+  cb.objective = objective_used(cb.centroids, x, w, n, d.unit);
   return cb;
-}
-
-double objective_used(const std::vector<float>& c, const float* x, const float* w, int64_t n, bool unit) {
-  return kmeans1d_objective(c.data(), (int)c.size(), x, unit ? nullptr : w, n);
 }
 
 // The portable kernel of the dynamic programme (kmeans1d_dp.h), with the correctly rounded quotient.
@@ -316,11 +316,7 @@ Codebook kmeans1d_exact(const float* x, const float* w, int64_t n, int k) {
   Distinct& d = ws.d;
   make_distinct(x, w, n, d, ws.keys, ws.tmp);
   const int64_t m = (int64_t)d.v.size();
-  if (m <= k) {
-    Codebook cb = trivial_codebook(d, k);
-    cb.objective = objective_used(cb.centroids, x, w, n, d.unit);
-    return cb;
-  }
+  if (m <= k) return trivial_codebook(d, k, x, w, n);
   // Centre on the weighted mean so the segment variances are not differences of large squares (any
   // value near the mean does; four partial sums keep the loop from waiting on one chain of additions).
   double sw[4] = {0, 0, 0, 0}, swx[4] = {0, 0, 0, 0};
@@ -374,11 +370,7 @@ Codebook kmeans1d_lloyd(const float* x, const float* w, int64_t n, int k, uint64
   check_args(x, w, n, k, "kmeans1d_lloyd");
   const Distinct d = make_distinct(x, w, n);
   const int64_t m = (int64_t)d.v.size();
-  if (m <= k) {
-    Codebook cb = trivial_codebook(d, k);
-    cb.objective = objective_used(cb.centroids, x, w, n, d.unit);
-    return cb;
-  }
+  if (m <= k) return trivial_codebook(d, k, x, w, n);
   std::mt19937_64 rng(seed);
   auto uniform01 = [&] { return (double)(rng() >> 11) * 0x1.0p-53; };
   // Draws an index with probability p[i] / sum(p) (p >= 0, sum > 0); zero-probability entries never win.

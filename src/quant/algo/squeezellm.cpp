@@ -20,18 +20,17 @@ void check_inputs(int64_t rows, int64_t cols, const SparseSplit* split, const Sq
               "squeezellm: sparse split is for [{}, {}], the matrix is [{}, {}]", split->rows, split->cols, rows, cols);
 }
 
-// Calls fn(c) for each column c of row r that is not in the sparse split, in increasing order.
+// Calls fn(c0, c1) for each run [c0, c1) of row r's columns between the sparse split's, in increasing
+// order (empty runs included).
 template <typename Fn>
-void for_each_dense_col(const SparseSplit* split, int64_t r, int64_t cols, Fn&& fn) {
-  int64_t p = split ? split->row_ptr[r] : 0;
-  const int64_t pend = split ? split->row_ptr[r + 1] : 0;
-  for (int64_t c = 0; c < cols; ++c) {
-    if (p < pend && split->col_idx[p] == c) {
-      ++p;
-      continue;
+void for_each_dense_run(const SparseSplit* split, int64_t r, int64_t cols, Fn&& fn) {
+  int64_t c = 0;
+  if (split)
+    for (int64_t p = split->row_ptr[r]; p < split->row_ptr[r + 1]; ++p) {
+      fn(c, (int64_t)split->col_idx[p]);
+      c = split->col_idx[p] + 1;
     }
-    fn(c);
-  }
+  fn(c, cols);
 }
 
 // Per-row codebooks from the dense positions of the original weights; fills lut and kmeans_objective.
@@ -49,17 +48,10 @@ void build_codebooks(const float* W, const float* F, const SparseSplit* split, c
       xv.clear(), wv.clear();
       const float* Wr = W + r * cols;
       const float* Fr = F ? F + r * cols : nullptr;
-      int64_t c = 0;
-      auto take = [&](int64_t end) {
-        xv.insert(xv.end(), Wr + c, Wr + end);
-        if (Fr) wv.insert(wv.end(), Fr + c, Fr + end);
-      };
-      if (split)
-        for (int64_t p = split->row_ptr[r]; p < split->row_ptr[r + 1]; ++p) {
-          take(split->col_idx[p]);
-          c = split->col_idx[p] + 1;
-        }
-      take(cols);
+      for_each_dense_run(split, r, cols, [&](int64_t c0, int64_t c1) {
+        xv.insert(xv.end(), Wr + c0, Wr + c1);
+        if (Fr) wv.insert(wv.end(), Fr + c0, Fr + c1);
+      });
       const int64_t m = (int64_t)xv.size();
       const Codebook cb = opt.method == KMeansMethod::Exact
                               ? kmeans1d_exact(xv.data(), F ? wv.data() : nullptr, m, K)
@@ -79,10 +71,12 @@ void compute_stats(const float* W, const float* F, const SparseSplit* split, Squ
   std::vector<double> we((size_t)rows, 0.0), se((size_t)rows, 0.0);
   parallel_for(rows, 16, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
-      for_each_dense_col(split, r, cols, [&](int64_t c) {
-        const double d = (double)W[r * cols + c] - (double)res.dense_value(r, c);
-        we[r] += (F ? (double)F[r * cols + c] : 1.0) * d * d;
-        se[r] += d * d;
+      for_each_dense_run(split, r, cols, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+          const double d = (double)W[r * cols + c] - (double)res.dense_value(r, c);
+          we[r] += (F ? (double)F[r * cols + c] : 1.0) * d * d;
+          se[r] += d * d;
+        }
       });
   });
   res.weighted_error = 0;
